@@ -1,0 +1,64 @@
+import { fork } from 'node:child_process'
+import { createServer } from 'node:net'
+import { fileURLToPath } from 'node:url'
+import autocannon from 'autocannon'
+import { median } from './median.js'
+
+/** Requests per second of one server kind (median of interleaved rounds). */
+export interface HttpResult {
+  kind: string
+  requestsPerSecond: number
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0))
+    })
+  })
+}
+
+async function startServer(kind: string) {
+  const port = await freePort()
+  const child = fork(fileURLToPath(new URL('./server.ts', import.meta.url)), [kind, String(port)], {
+    execArgv: ['--import', 'tsx'],
+    stdio: 'inherit',
+  })
+  await new Promise<void>((resolve, reject) => {
+    child.once('message', () => resolve())
+    child.once('exit', (code) =>
+      reject(new Error(`Server '${kind}' exited with code ${code} before it was ready.`)),
+    )
+  })
+  return { port, stop: () => child.kill() }
+}
+
+async function load(port: number, seconds: number): Promise<number> {
+  const result = await autocannon({
+    url: `http://127.0.0.1:${port}/`,
+    connections: 32,
+    pipelining: 1,
+    duration: seconds,
+  })
+  if (result.non2xx > 0)
+    throw new Error(`Benchmark server answered ${result.non2xx} non-2xx responses; limits are too low.`)
+  return result.requests.average
+}
+
+/** Starts every server kind in its own process and loads them in interleaved rounds. */
+export async function runHttp(kinds: string[], rounds = 3, seconds = 4): Promise<HttpResult[]> {
+  const servers = await Promise.all(kinds.map(startServer))
+  try {
+    for (const server of servers) await load(server.port, 1)
+    const samples = kinds.map(() => [] as number[])
+    for (let round = 0; round < rounds; round++) {
+      for (let i = 0; i < kinds.length; i++) samples[i].push(await load(servers[i].port, seconds))
+    }
+    return kinds.map((kind, i) => ({ kind, requestsPerSecond: median(samples[i]) }))
+  } finally {
+    for (const server of servers) server.stop()
+  }
+}

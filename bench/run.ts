@@ -1,0 +1,58 @@
+// The one benchmark command: `pnpm bench` (optionally `pnpm bench micro|http|estimate`).
+import { runEstimateBench } from './estimate.js'
+import { runHttp } from './http.js'
+import { runMicro } from './micro.js'
+
+const only = process.argv[2]
+const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}×`
+
+if (!only || only === 'micro') {
+  console.log('\n## Decision cost, memory store (ops/s, median of interleaved rounds)\n')
+  const results = await runMicro()
+  const [ours, rlf, erl] = results
+  for (const result of results)
+    console.log(
+      `${result.name.padEnd(52)} ${Math.round(result.opsPerSecond).toLocaleString('en-US').padStart(12)}`,
+    )
+  console.log(
+    `\nllm-limit (3 rules) vs rate-limiter-flexible (1 rule): ${ratio(ours.opsPerSecond, rlf.opsPerSecond)} (goal ≥ 1.00×)`,
+  )
+  console.log(
+    `llm-limit (3 rules) vs express-rate-limit store (1 rule): ${ratio(ours.opsPerSecond, erl.opsPerSecond)}`,
+  )
+}
+
+if (!only || only === 'http') {
+  console.log('\n## HTTP overhead (requests/s, autocannon, 32 connections, each server in a child process)\n')
+  const groups = [
+    ['express', 'express-bare', 'express-rate-limit', 'express-llm-limit', 0.95],
+    ['koa', 'koa-bare', 'koa-ratelimit', 'koa-llm-limit', 0.95],
+    ['hono', 'hono-bare', 'hono-rate-limiter', 'hono-llm-limit', 0.85],
+  ] as const
+  for (const [framework, bare, peer, ours, goal] of groups) {
+    const same = `${ours}-peer-headers`
+    const results = await runHttp([bare, peer, ours, same])
+    for (const result of results)
+      console.log(
+        `${result.kind.padEnd(32)} ${Math.round(result.requestsPerSecond).toLocaleString('en-US').padStart(10)}`,
+      )
+    const by = Object.fromEntries(results.map((result) => [result.kind, result.requestsPerSecond]))
+    console.log(
+      `${framework}: ${peer} / bare ${ratio(by[peer], by[bare])}; llmLimit / bare ${ratio(by[ours], by[bare])} with all three header sets, ${ratio(by[same], by[bare])} with the peer's header set (goal ≥ ${goal.toFixed(2)}×)\n`,
+    )
+  }
+}
+
+if (!only || only === 'estimate') {
+  console.log('\n## Token estimates (gpt-tokenizer)\n')
+  const result = await runEstimateBench()
+  console.log('multi-turn, 100 conversations × 20 turns (each resends its history), median per request:')
+  console.log(`  cached (after warm-up, history seen)  ${result.cachedMedianUs.toFixed(1)} µs (goal ≤ 10)`)
+  console.log(`  first pass (newest message is new)    ${result.firstPassMedianUs.toFixed(1)} µs`)
+  console.log(`  uncached (cacheSize: 0)               ${result.uncachedMedianUs.toFixed(1)} µs`)
+  for (const row of result.adversarial) {
+    console.log(
+      `${row.name.padEnd(28)} p99 ${row.p99Ms.toFixed(2)} ms (goal ≤ 20), max event-loop delay ${row.maxEventLoopDelayMs.toFixed(1)} ms (goal ≤ 50)`,
+    )
+  }
+}

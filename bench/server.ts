@@ -1,0 +1,89 @@
+// A benchmark server in its own process: `tsx server.ts <kind> <port>` (the built packages, as users run them).
+import { serve } from '@hono/node-server'
+import { llmLimit } from '@llm-limit/express'
+import { llmLimit as honoLimit } from '@llm-limit/hono'
+import { llmLimit as koaLimit } from '@llm-limit/koa'
+import express from 'express'
+import { rateLimit } from 'express-rate-limit'
+import { Hono, type MiddlewareHandler } from 'hono'
+import { rateLimiter as honoRateLimiter } from 'hono-rate-limiter'
+import Koa from 'koa'
+import koaRatelimit from 'koa-ratelimit'
+
+const [kind, portText] = process.argv.slice(2)
+const huge = 1e9
+const rules = [
+  { name: 'burst', by: 'ip' as const, requests: huge, per: '1s' as const },
+  {
+    name: 'minute',
+    by: 'ip' as const,
+    requests: huge,
+    per: '1m' as const,
+    algorithm: 'sliding-window' as const,
+  },
+  { name: 'hour', by: 'ip' as const, requests: huge, per: '1h' as const, algorithm: 'fixed-window' as const },
+]
+
+const servers: Record<string, () => (port: number) => void> = {
+  'express-bare': () => expressApp(),
+  'express-rate-limit': () =>
+    expressApp(rateLimit({ windowMs: 60_000, limit: huge, standardHeaders: 'draft-8', legacyHeaders: true })),
+  'express-llm-limit': () => expressApp(llmLimit({ rules })),
+  'koa-bare': () => koaApp(),
+  'koa-ratelimit': () =>
+    koaApp(
+      koaRatelimit({ driver: 'memory', db: new Map(), duration: 60_000, max: huge, id: (ctx) => ctx.ip }),
+    ),
+  'koa-llm-limit': () => koaApp(koaLimit({ rules })),
+  // The same header sets the peers send, so the client parses the same bytes.
+  'express-llm-limit-peer-headers': () =>
+    expressApp(llmLimit({ rules, headers: { openai: false, ietf: 'draft-8', legacy: true } })),
+  'koa-llm-limit-peer-headers': () =>
+    koaApp(koaLimit({ rules, headers: { openai: false, ietf: false, legacy: true } })),
+  'hono-llm-limit-peer-headers': () =>
+    honoApp(honoLimit({ rules, headers: { openai: false, ietf: 'draft-6', legacy: false } })),
+  'hono-bare': () => honoApp(),
+  'hono-rate-limiter': () =>
+    honoApp(
+      honoRateLimiter({
+        windowMs: 60_000,
+        limit: huge,
+        standardHeaders: 'draft-6',
+        keyGenerator: (c) => c.req.header('x-forwarded-for') ?? '127.0.0.1',
+      }) as MiddlewareHandler,
+    ),
+  'hono-llm-limit': () => honoApp(honoLimit({ rules })),
+}
+
+function koaApp(middleware?: Koa.Middleware) {
+  const app = new Koa()
+  if (middleware) app.use(middleware)
+  app.use((ctx) => {
+    ctx.body = { ok: true }
+  })
+  return (port: number) => app.listen(port, '127.0.0.1', () => process.send?.('ready'))
+}
+
+function honoApp(middleware?: MiddlewareHandler) {
+  const app = new Hono()
+  if (middleware) app.use(middleware)
+  app.get('/', (c) => c.json({ ok: true }))
+  return (port: number) =>
+    serve({ fetch: app.fetch, port, hostname: '127.0.0.1' }, () => process.send?.('ready'))
+}
+
+function expressApp(middleware?: express.RequestHandler) {
+  const app = express()
+  app.disable('x-powered-by')
+  if (middleware) app.use(middleware)
+  app.get('/', (_req, res) => {
+    res.json({ ok: true })
+  })
+  return (port: number) => app.listen(port, '127.0.0.1', () => process.send?.('ready'))
+}
+
+const start = servers[kind]
+if (!start)
+  throw new Error(`Unknown server kind '${kind}'; expected one of ${Object.keys(servers).join(', ')}.`)
+start()(Number(portText))
+process.on('SIGINT', () => process.exit(0))

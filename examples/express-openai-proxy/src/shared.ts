@@ -1,0 +1,56 @@
+import type { Rule } from '@llm-limit/core'
+
+/** Layered limits of the demos: small enough to reach a 429 by hand. */
+export const demoRules: Rule[] = [
+  { name: 'ip-burst', by: 'ip', requests: 5, per: '10s' },
+  { name: 'ip-tpm', by: 'ip', tokens: 20_000, per: '1m' },
+  { name: 'key-daily-usd', by: 'apiKey', costUsd: 1, per: 'day' },
+  { name: 'ip-parallel', by: 'ip', concurrent: 4 },
+]
+
+/** Minimal shape of a chat request the fake upstream answers. */
+export interface ChatBody {
+  model?: string
+  stream?: boolean
+  max_tokens?: number
+  max_completion_tokens?: number
+  stream_options?: { include_usage?: boolean }
+}
+
+/** A fake upstream answer: a JSON body, or server-sent events. */
+export type FakeAnswer = { kind: 'json'; body: object } | { kind: 'sse'; events: string[] }
+
+const WORDS =
+  'Rate limits keep one greedy client from spending everyone else’s budget in a single afternoon.'.split(' ')
+
+/**
+ * Answers like OpenAI's chat completions endpoint, framework-free, with real `usage`: prompt tokens
+ * from llm-limit's estimate, completion tokens from the words sent; streaming included.
+ */
+export function fakeChatCompletion(body: ChatBody, promptTokens: number): FakeAnswer {
+  const model = body.model ?? 'gpt-4o-mini'
+  const budget = body.max_completion_tokens ?? body.max_tokens ?? 16
+  const words = WORDS.slice(0, Math.max(1, Math.min(WORDS.length, budget)))
+  const usage = {
+    prompt_tokens: promptTokens,
+    completion_tokens: words.length,
+    total_tokens: promptTokens + words.length,
+  }
+  const id = `chatcmpl-demo-${Date.now().toString(36)}`
+  const created = Math.floor(Date.now() / 1000)
+  if (!body.stream) {
+    const choices = [
+      { index: 0, message: { role: 'assistant', content: words.join(' ') }, finish_reason: 'stop' },
+    ]
+    return { kind: 'json', body: { id, object: 'chat.completion', created, model, choices, usage } }
+  }
+  const chunk = (choices: unknown[], extra: object = {}) =>
+    `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices, ...extra })}\n\n`
+  const events = words.map((word, index) =>
+    chunk([{ index: 0, delta: { content: index === 0 ? word : ` ${word}` }, finish_reason: null }]),
+  )
+  events.push(chunk([{ index: 0, delta: {}, finish_reason: 'stop' }]))
+  if (body.stream_options?.include_usage) events.push(chunk([], { usage }))
+  events.push('data: [DONE]\n\n')
+  return { kind: 'sse', events }
+}

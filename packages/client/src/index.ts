@@ -1,0 +1,27 @@
+export { type BackoffFetchOptions, backoffFetch, type RetryContext } from './backoff-fetch.js'
+export {
+  type CircuitBreaker,
+  type CircuitBreakerOptions,
+  type CircuitState,
+  circuitBreaker,
+} from './circuit-breaker.js'
+export { ClientError, type ClientErrorCode } from './errors.js'
+export { parseResetDuration } from './parse-duration.js'
+export {
+  type Dimension,
+  type HeaderSource,
+  parseRateLimitHeaders,
+  type RateLimitInfo,
+} from './parse-rate-limit-headers.js'
+export {
+  type Priority,
+  type PriorityQueue,
+  type PriorityQueueOptions,
+  priorityQueue,
+} from './priority-queue.js'
+export {
+  type GuardStore,
+  type UpstreamGuard,
+  type UpstreamGuardOptions,
+  upstreamGuard,
+} from './upstream-guard.js'

@@ -1,0 +1,18 @@
+/**
+ * The in-memory state of one rule for one identity. One shape for every algorithm keeps V8's
+ * hidden class stable; unused fields cost a few bytes.
+ */
+export class Entry {
+  /** Token bucket: theoretical arrival time (epoch ms). */
+  tat = 0
+  /** Fixed window: start of the counted window (epoch ms). */
+  start = 0
+  /** Fixed window: amount taken in the window. */
+  count = 0
+  /** Sliding window: sub-window index held in each ring slot. */
+  tags: Float64Array | undefined = undefined
+  /** Sliding window: amount taken in each ring slot. */
+  amounts: Float64Array | undefined = undefined
+  /** Concurrency: lease id → expiry (epoch ms). */
+  leases: Map<string, number> | undefined = undefined
+}

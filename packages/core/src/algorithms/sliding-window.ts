@@ -1,0 +1,93 @@
+import type { StoreCheck } from '../store/store.js'
+import type { AlgorithmImpl } from './algorithm.js'
+import { EPSILON, waitUntil } from './algorithm.js'
+
+/** Sub-windows per window; the window is counted `windowMs / SLIDING_SLOTS` too long at worst, never too short. */
+export const SLIDING_SLOTS = 10
+const RING = SLIDING_SLOTS + 1
+
+/**
+ * Sliding window over sub-windows: a sub-window counts until it has entirely left the rolling
+ * window. Unlike the two-counter approximation, this never admits more than the limit in ANY
+ * rolling window of `windowMs`, and it keeps only SLIDING_SLOTS + 1 numbers per key.
+ */
+export const slidingWindow: AlgorithmImpl = {
+  inspect(entry, check, now, out) {
+    const slot = check.windowMs / SLIDING_SLOTS
+    const current = Math.floor(now / slot)
+    const oldest = current - SLIDING_SLOTS
+    const used = usedSince(entry, oldest)
+    out.window = current
+    out.remaining = Math.max(0, Math.floor(check.limit - used + EPSILON))
+    out.resetAt = used > 0 ? (newestUsed(entry, oldest) + SLIDING_SLOTS + 1) * slot : now
+    if (check.cost > check.limit) {
+      out.allowed = false
+      out.retryAfterMs = -1
+      return
+    }
+    out.allowed = check.cost === 0 || used + check.cost <= check.limit + EPSILON
+    out.retryAfterMs = out.allowed ? 0 : waitUntil(slotStart(freedAt(entry, check, oldest, used), slot), now)
+  },
+  charge(entry, check, now, out) {
+    const slot = check.windowMs / SLIDING_SLOTS
+    const current = Math.floor(now / slot)
+    if (entry.tags === undefined || entry.amounts === undefined) {
+      entry.tags = new Float64Array(RING).fill(-1)
+      entry.amounts = new Float64Array(RING)
+    }
+    const index = current % RING
+    if (entry.tags[index] !== current) {
+      entry.tags[index] = current
+      entry.amounts[index] = 0
+    }
+    entry.amounts[index] += check.cost
+    out.remaining = Math.max(0, out.remaining - check.cost)
+    out.resetAt = (current + SLIDING_SLOTS + 1) * slot
+  },
+  adjust(entry, _check, window, delta) {
+    if (entry.tags === undefined || entry.amounts === undefined) return
+    const index = window % RING
+    if (entry.tags[index] !== window) return
+    entry.amounts[index] = Math.max(0, entry.amounts[index] + delta)
+  },
+}
+
+/** Epoch ms at which sub-window `index` has begun, robust to float rounding of `index * slot`. */
+function slotStart(index: number, slot: number): number {
+  let at = index * slot
+  while (Math.floor(at / slot) < index) at += 0.001
+  return at
+}
+
+function usedSince(entry: { tags?: Float64Array; amounts?: Float64Array }, oldest: number): number {
+  const { tags, amounts } = entry
+  if (tags === undefined || amounts === undefined) return 0
+  let used = 0
+  for (let i = 0; i < RING; i++) if (tags[i] >= oldest) used += amounts[i]
+  return used
+}
+
+function newestUsed(entry: { tags?: Float64Array; amounts?: Float64Array }, oldest: number): number {
+  let newest = oldest
+  const { tags, amounts } = entry
+  if (tags && amounts) for (let i = 0; i < RING; i++) if (tags[i] > newest && amounts[i] > 0) newest = tags[i]
+  return newest
+}
+
+/** The sub-window index at whose start enough old sub-windows have left for `check.cost` to fit. */
+function freedAt(
+  entry: { tags?: Float64Array; amounts?: Float64Array },
+  check: StoreCheck,
+  oldest: number,
+  used: number,
+): number {
+  const { tags, amounts } = entry
+  let left = used
+  for (let index = oldest; index <= oldest + SLIDING_SLOTS; index++) {
+    const ring = index % RING
+    if (tags && amounts && tags[ring] === index) left -= amounts[ring]
+    // Sub-window `index` stops counting once `index + SLIDING_SLOTS + 1` begins.
+    if (left + check.cost <= check.limit + EPSILON) return index + SLIDING_SLOTS + 1
+  }
+  return oldest + 2 * SLIDING_SLOTS + 1
+}

@@ -1,0 +1,149 @@
+import { parseWindow } from '../duration.js'
+import { configError } from '../errors.js'
+import type { StoreAlgorithm } from '../store/store.js'
+import type { Algorithm, By, Measure, Rule } from '../types.js'
+
+const MEASURES: readonly Measure[] = [
+  'requests',
+  'tokens',
+  'inputTokens',
+  'outputTokens',
+  'costUsd',
+  'concurrent',
+]
+const ALGORITHMS: readonly Algorithm[] = ['token-bucket', 'sliding-window', 'fixed-window']
+const BY_NAMES = ['ip', 'apiKey', 'user', 'global'] as const
+const HOUR_MS = 3_600_000
+/** Rules keep integer store units; dollars are stored as micro-USD. */
+const MICRO = 1_000_000
+/** Largest limit in store units that integer arithmetic in every store handles exactly. */
+const MAX_UNITS = 2 ** 47
+
+/** A rule validated and resolved into store units, built once at construction. */
+export interface CompiledRule {
+  /** Unique name. */
+  readonly name: string
+  /** What the rule measures. */
+  readonly measure: Measure
+  /** Limit in store units (micro-USD for cost rules). */
+  readonly limit: number
+  /** Token bucket size in store units; equals `limit` for other algorithms. */
+  readonly burst: number
+  /** Multiply user units by this to get store units (1, or 1e6 for dollars). */
+  readonly scale: number
+  /** How the store counts. */
+  readonly algorithm: StoreAlgorithm
+  /** Window length (0 for calendar rules; the lease TTL for concurrency). */
+  readonly windowMs: number
+  /** Calendar period, when the rule resets at UTC midnight or on the 1st. */
+  readonly calendar: 'day' | 'month' | undefined
+  /** The identity the rule counts against. */
+  readonly by: By
+  /** Only these models (exact names, or prefixes ending in '*'), or all when undefined. */
+  readonly models: readonly string[] | undefined
+  /** Separate counters per model. */
+  readonly perModel: boolean
+  /** Prefix of every store key of this rule. */
+  readonly keyPrefix: string
+}
+
+/** Validates `rule` (named `option` in errors, e.g. `rules[2]`) and resolves it into store units. */
+export function compileRule(rule: Rule, option: string, leaseTtlMs: number): CompiledRule {
+  if (typeof rule !== 'object' || rule === null) configError(`Expected \`${option}\` to be a rule object.`)
+  const measures = MEASURES.filter((measure) => rule[measure] !== undefined)
+  if (measures.length !== 1) {
+    configError(
+      `Expected \`${option}\` to set exactly one of ${MEASURES.join(', ')}; it sets ${measures.length ? measures.join(' and ') : 'none'}. Split it into one rule per measure.`,
+    )
+  }
+  const measure = measures[0]
+  const value = rule[measure] as number
+  const scale = measure === 'costUsd' ? MICRO : 1
+  const limit = toUnits(value, scale, `${option}.${measure}`)
+  const by = rule.by ?? 'ip'
+  if (typeof by !== 'function' && !BY_NAMES.includes(by)) {
+    configError(
+      `Expected \`${option}.by\` to be one of ${BY_NAMES.join(', ')} or a function, got ${JSON.stringify(by)}.`,
+    )
+  }
+  const models = rule.models === undefined ? undefined : [...rule.models]
+  if (models && (!Array.isArray(rule.models) || models.some((model) => typeof model !== 'string'))) {
+    configError(`Expected \`${option}.models\` to be an array of model names.`)
+  }
+  const base = { measure, limit, scale, by, models, perModel: rule.perModel === true }
+  if (measure === 'concurrent') {
+    if (rule.per !== undefined || rule.algorithm !== undefined || rule.burst !== undefined) {
+      configError(
+        `\`${option}\` is a concurrency rule; remove \`per\`, \`algorithm\` and \`burst\` (leases have no window).`,
+      )
+    }
+    const name = ruleName(rule, option, `${describeBy(by)}-concurrent`)
+    return {
+      ...base,
+      name,
+      burst: limit,
+      algorithm: 'concurrency',
+      windowMs: leaseTtlMs,
+      calendar: undefined,
+      keyPrefix: `${name}:`,
+    }
+  }
+  const window = parseWindow(rule.per ?? '1m', `${option}.per`)
+  const algorithm =
+    rule.algorithm ??
+    (window.kind === 'calendar' ? 'fixed-window' : window.ms <= HOUR_MS ? 'token-bucket' : 'sliding-window')
+  if (!ALGORITHMS.includes(algorithm)) {
+    configError(
+      `Expected \`${option}.algorithm\` to be one of ${ALGORITHMS.join(', ')}, got ${JSON.stringify(algorithm)}.`,
+    )
+  }
+  if (window.kind === 'calendar' && algorithm !== 'fixed-window') {
+    configError(
+      `\`${option}.per\` is the calendar period '${window.period}', which only 'fixed-window' can count; remove \`algorithm\` or use a rolling duration like '1d'.`,
+    )
+  }
+  if (rule.burst !== undefined && algorithm !== 'token-bucket') {
+    configError(
+      `\`${option}.burst\` applies only to algorithm 'token-bucket'; remove it or set the algorithm.`,
+    )
+  }
+  const burst = rule.burst === undefined ? limit : toUnits(rule.burst, scale, `${option}.burst`)
+  const per = window.kind === 'calendar' ? window.period : (rule.per ?? '1m')
+  const name = ruleName(rule, option, `${describeBy(by)}-${measure}-${per}`)
+  return {
+    ...base,
+    name,
+    burst,
+    algorithm,
+    windowMs: window.kind === 'rolling' ? window.ms : 0,
+    calendar: window.kind === 'calendar' ? window.period : undefined,
+    keyPrefix: `${name}:`,
+  }
+}
+
+function toUnits(value: unknown, scale: number, option: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    configError(`Expected \`${option}\` to be a positive number, got ${JSON.stringify(value)}.`)
+  }
+  const units = Math.round(value * scale)
+  if (scale === 1 && !Number.isInteger(value))
+    configError(`Expected \`${option}\` to be a whole number, got ${value}.`)
+  if (units < 1 || units > MAX_UNITS) {
+    configError(`Expected \`${option}\` to be between ${1 / scale} and ${MAX_UNITS / scale}, got ${value}.`)
+  }
+  return units
+}
+
+function ruleName(rule: Rule, option: string, fallback: string): string {
+  const name = rule.name ?? fallback
+  if (typeof name !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(name)) {
+    configError(
+      `Expected \`${option}.name\` to be 1–64 characters of letters, digits, '_', '.' or '-', got ${JSON.stringify(name)}.`,
+    )
+  }
+  return name
+}
+
+function describeBy(by: By): string {
+  return typeof by === 'function' ? 'custom' : by
+}

@@ -1,0 +1,61 @@
+import type { Reason } from '../types.js'
+import type { CompiledRule } from './compile-rule.js'
+
+/** The reason a denial by a rule of this measure reports. */
+export function reasonOf(rule: CompiledRule): Reason {
+  switch (rule.measure) {
+    case 'requests':
+      return 'requests'
+    case 'costUsd':
+      return 'cost'
+    case 'concurrent':
+      return 'concurrent'
+    default:
+      return 'tokens'
+  }
+}
+
+/** A rule's amount in user units: dollars for cost rules, whole units otherwise. */
+export function formatAmount(rule: CompiledRule, units: number): string {
+  if (rule.measure === 'costUsd') return `$${(units / rule.scale).toFixed(6).replace(/\.?0+$/, '')}`
+  const noun =
+    rule.measure === 'requests' ? 'requests' : rule.measure === 'concurrent' ? 'concurrent calls' : 'tokens'
+  return `${units} ${noun}`
+}
+
+/** The rule's window in words: "per 1m", "per day (UTC)", or "at once". */
+export function describeWindow(rule: CompiledRule): string {
+  if (rule.algorithm === 'concurrency') return 'at once'
+  if (rule.calendar) return `per ${rule.calendar} (UTC)`
+  return `per ${formatMs(rule.windowMs)}`
+}
+
+/** Ms as a short duration: 250ms, 1.5s, 1m, 2h, 1d. */
+export function formatMs(ms: number): string {
+  if (ms < 1000) return `${ms}ms`
+  for (const [unit, size] of [
+    ['d', 86_400_000],
+    ['h', 3_600_000],
+    ['m', 60_000],
+  ] as const) {
+    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`
+  }
+  return `${Number((ms / 1000).toFixed(3))}s`
+}
+
+/** The message of a denial by `rule`: names the rule, what was asked and when to come back. */
+export function denialMessage(
+  rule: CompiledRule,
+  cost: number,
+  remaining: number,
+  retryAfterMs: number,
+): string {
+  const limit = `${formatAmount(rule, rule.limit)} ${describeWindow(rule)}`
+  if (retryAfterMs < 0) {
+    return `Request too large for rule '${rule.name}': it needs ${formatAmount(rule, cost)} but the rule allows at most ${limit}${rule.burst !== rule.limit ? ` (burst ${formatAmount(rule, rule.burst)})` : ''}. Reduce the prompt or max_tokens; retrying will not help.`
+  }
+  if (rule.calendar) {
+    return `${rule.measure === 'costUsd' ? 'Budget' : 'Quota'} of rule '${rule.name}' is spent: limit ${limit}, ${formatAmount(rule, remaining)} left, ${formatAmount(rule, cost)} requested. It resets in ${formatMs(retryAfterMs)}.`
+  }
+  return `Rate limit reached for rule '${rule.name}': limit ${limit}, ${formatAmount(rule, remaining)} left, ${formatAmount(rule, cost)} requested. Retry in ${formatMs(Math.ceil(retryAfterMs))}.`
+}

@@ -1,0 +1,82 @@
+import type { Decision } from '../engine/decision.js'
+import type { Reason } from '../types.js'
+
+/** A complete error response: status, content type and serialised body. */
+export interface ErrorResponse {
+  /** HTTP status. */
+  status: number
+  /** Content-Type of the body. */
+  contentType: string
+  /** Serialised body. */
+  body: string
+}
+
+/** Shape of error bodies: the shapes OpenAI and Anthropic clients parse, RFC 9457 problem details, or your own. */
+export type ErrorFormat = 'openai' | 'anthropic' | 'problem' | ((decision: Decision) => ErrorResponse)
+
+const CODES: Record<Reason, string> = {
+  ok: 'ok',
+  requests: 'rate_limit_exceeded',
+  tokens: 'rate_limit_exceeded',
+  cost: 'insufficient_quota',
+  concurrent: 'rate_limit_exceeded',
+  model_not_allowed: 'model_not_allowed',
+  context_length_exceeded: 'context_length_exceeded',
+  request_too_large: 'request_too_large',
+  invalid_request: 'invalid_request',
+  unauthorized: 'invalid_api_key',
+  store_error: 'store_unavailable',
+}
+
+const ANTHROPIC_TYPES: Record<number, string> = {
+  400: 'invalid_request_error',
+  401: 'authentication_error',
+  403: 'permission_error',
+  413: 'request_too_large',
+  429: 'rate_limit_error',
+  503: 'overloaded_error',
+}
+
+/** The stable error code a denial reports (`rate_limit_exceeded`, `insufficient_quota`, …). */
+export function errorCode(reason: Reason): string {
+  return CODES[reason]
+}
+
+/** Serialises the error body of a denied decision in the chosen format. */
+export function formatBody(decision: Decision, format: ErrorFormat = 'openai'): ErrorResponse {
+  if (typeof format === 'function') return format(decision)
+  const { status, message, reason } = decision
+  const code = CODES[reason]
+  if (format === 'anthropic') {
+    const type = ANTHROPIC_TYPES[status] ?? 'api_error'
+    return {
+      status,
+      contentType: 'application/json',
+      body: JSON.stringify({ type: 'error', error: { type, message } }),
+    }
+  }
+  if (format === 'problem') {
+    const problem = {
+      type: `urn:llm-limit:error:${code}`,
+      title: status === 429 ? 'Too Many Requests' : code.replace(/_/g, ' '),
+      status,
+      detail: message,
+      code,
+      rule: decision.rule ?? null,
+      retryAfterMs: decision.retryAfterMs > 0 ? decision.retryAfterMs : null,
+    }
+    return { status, contentType: 'application/problem+json', body: JSON.stringify(problem) }
+  }
+  const type = status === 429 ? openaiType(reason) : status === 503 ? 'server_error' : 'invalid_request_error'
+  return {
+    status,
+    contentType: 'application/json',
+    body: JSON.stringify({ error: { message, type, param: null, code } }),
+  }
+}
+
+function openaiType(reason: Reason): string {
+  return reason === 'requests' || reason === 'tokens' || reason === 'cost' || reason === 'concurrent'
+    ? reason
+    : 'requests'
+}

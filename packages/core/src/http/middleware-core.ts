@@ -1,0 +1,80 @@
+import type { Decision } from '../engine/decision.js'
+import { createLimiter, type Limiter } from '../engine/limiter.js'
+import type { LimiterOptions } from '../engine/options.js'
+import { positiveInteger } from '../engine/resolve-options.js'
+import { createWarnings } from '../identity/warnings.js'
+import { withStreamUsage } from '../llm/index.js'
+import type { LimitRequest } from '../types.js'
+import { type ErrorResponse, formatBody } from './format-body.js'
+import { formatHeaders, type ResolvedHeaderOptions, resolveHeaderOptions } from './format-headers.js'
+import { type ResponseTracker, trackResponse } from './response-tracker.js'
+
+/** What an adapter does with one request: headers to set, and either an error response or a tracker. */
+export interface Outcome {
+  /** The decision, to expose to handlers. */
+  decision: Decision
+  /** Headers for the response, allowed or not. */
+  headers: Record<string, string>
+  /** The error response to send instead of calling the handler. */
+  denial: ErrorResponse | undefined
+  /** Settles the decision from the response; undefined when nothing needs settling. */
+  tracker: ResponseTracker | undefined
+}
+
+/** The framework-free part of every adapter: one limiter, one `handle()` per request. */
+export interface MiddlewareCore {
+  /** The limiter behind the middleware. */
+  readonly limiter: Limiter
+  /** Largest body an adapter should read itself, in bytes. */
+  readonly maxBodyBytes: number
+  /**
+   * Decides a request and prepares everything the adapter writes. `marker` is the framework's own
+   * request object and `socketAddress` the peer address, for the warn-once checks.
+   */
+  handle(request: LimitRequest, marker?: object, socketAddress?: string): Promise<Outcome>
+  /** Error response for a body that could not be read or parsed. */
+  bodyError(status: 400 | 413, message: string): ErrorResponse
+}
+
+/** Builds the shared adapter core from the adapter's options. */
+export function createMiddlewareCore(options: LimiterOptions = {}): MiddlewareCore {
+  const warnings = createWarnings(options.validations)
+  const limiter = createLimiter(options)
+  const headerOptions: ResolvedHeaderOptions = resolveHeaderOptions(options.headers)
+  const format = options.errorFormat ?? 'openai'
+  if (typeof format !== 'function' && format !== 'openai' && format !== 'anthropic' && format !== 'problem') {
+    throw new TypeError(
+      `Expected \`errorFormat\` to be 'openai', 'anthropic', 'problem' or a function, got ${JSON.stringify(format)}.`,
+    )
+  }
+  const includeStreamUsage = options.includeStreamUsage ?? true
+  const maxBodyBytes = positiveInteger(options.maxBodyBytes, 4 * 1024 * 1024, 'maxBodyBytes')
+
+  return {
+    limiter,
+    maxBodyBytes,
+    async handle(request, marker, socketAddress) {
+      warnings.proxyHeaderWithoutTrust(request, socketAddress)
+      const decision = await limiter.check(request)
+      if (marker !== undefined && decision.rules.length > 0) warnings.doubleCount(marker, decision.rules)
+      const headers = formatHeaders(decision, headerOptions)
+      if (!decision.allowed)
+        return { decision, headers, denial: formatBody(decision, format), tracker: undefined }
+      const llm = decision.llm
+      if (includeStreamUsage && llm?.stream && typeof request.body === 'object' && request.body !== null) {
+        // Without this flag OpenAI streams carry no usage, and the estimate could never be corrected.
+        const patched = withStreamUsage(llm.body)
+        if (patched !== llm.body) Object.assign(request.body, { stream_options: patched.stream_options })
+      }
+      return { decision, headers, denial: undefined, tracker: trackResponse(decision, limiter) }
+    },
+    bodyError(status, message) {
+      const code = status === 413 ? 'request_too_large' : 'invalid_request'
+      return {
+        status,
+        contentType: 'application/json',
+        body: JSON.stringify({ error: { message, type: 'invalid_request_error', param: null, code } }),
+      }
+    },
+  }
+}

@@ -1,0 +1,81 @@
+import { isIpv4, isMapped, parseIpv6, stripIpv6Decoration } from './parse-ip.js'
+
+/** The value every unparseable address maps to, so garbage shares one bucket instead of minting many. */
+export const UNKNOWN_IP = 'unknown'
+
+/** Longer input cannot be an address, even bracketed with a zone id; refusing it bounds all later work. */
+const MAX_LENGTH = 64
+const CACHE_SIZE = 10_000
+/** IPv6 results per prefix length; a separate map per length so no input can alias another's entry. */
+const caches = new Map<number, Map<string, string>>()
+let cached = 0
+
+/**
+ * Normalises a client IP for use as an identity: IPv4 as is, IPv4-mapped IPv6 folded to IPv4,
+ * IPv6 masked to its /`ipv6Subnet` prefix (one customer usually owns a whole /56). Never throws.
+ *
+ * @example
+ * normalizeIp('2001:db8:abcd:1234::1') // '2001:db8:abcd:1200::/56'
+ * normalizeIp('::ffff:1.2.3.4')        // '1.2.3.4'
+ * normalizeIp('not an ip')             // 'unknown'
+ */
+export function normalizeIp(ip: string, ipv6Subnet = 56): string {
+  if (typeof ip !== 'string' || ip.length === 0 || ip.length > MAX_LENGTH) return UNKNOWN_IP
+  if (ip.indexOf(':') < 0) return isIpv4(ip) ? ip : UNKNOWN_IP
+  // Dual-stack sockets report every IPv4 client as ::ffff:a.b.c.d; that is the hot path.
+  if (ip.startsWith('::ffff:') && ip.indexOf('.') > 0) {
+    const v4 = ip.slice(7)
+    if (isIpv4(v4)) return v4
+  }
+  const bits = ipv6Subnet >= 0 ? Math.min(128, Math.floor(ipv6Subnet)) : ipv6Subnet < 0 ? 0 : 56
+  let cache = caches.get(bits)
+  const hit = cache?.get(ip)
+  if (hit !== undefined) return hit
+  const normalized = normalizeIpv6(ip, bits)
+  // Rotating IPv6 addresses are cheap for a client to mint, so the cache must stay bounded.
+  if (cached >= CACHE_SIZE) {
+    caches.clear()
+    cached = 0
+    cache = undefined
+  }
+  if (cache === undefined) {
+    cache = new Map()
+    caches.set(bits, cache)
+  }
+  cache.set(ip, normalized)
+  cached++
+  return normalized
+}
+
+function normalizeIpv6(ip: string, bits: number): string {
+  const groups = parseIpv6(stripIpv6Decoration(ip))
+  if (groups === undefined) return UNKNOWN_IP
+  if (isMapped(groups)) return `${groups[6] >> 8}.${groups[6] & 255}.${groups[7] >> 8}.${groups[7] & 255}`
+  for (let i = 0; i < 8; i++) {
+    const keep = Math.max(0, Math.min(16, bits - i * 16))
+    groups[i] &= (0xffff << (16 - keep)) & 0xffff
+  }
+  return `${compress(groups)}/${bits}`
+}
+
+/** Canonical text of eight groups (RFC 5952): lower-case hex, the first longest run of 2+ zero groups as `::`. */
+function compress(groups: readonly number[]): string {
+  let bestStart = -1
+  let bestLength = 1
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== 0) {
+      i++
+      continue
+    }
+    let j = i
+    while (j < 8 && groups[j] === 0) j++
+    if (j - i > bestLength) {
+      bestStart = i
+      bestLength = j - i
+    }
+    i = j
+  }
+  const hex = groups.map((group) => group.toString(16))
+  if (bestStart < 0) return hex.join(':')
+  return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLength).join(':')}`
+}

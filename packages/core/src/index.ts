@@ -1,0 +1,63 @@
+export type { AlgorithmImpl } from './algorithms/algorithm.js'
+export { Entry } from './algorithms/entry.js'
+export { fixedWindowBounds } from './algorithms/fixed-window.js'
+export { ALGORITHMS } from './algorithms/index.js'
+export { SLIDING_SLOTS } from './algorithms/sliding-window.js'
+export { calendarWindow, parseWindow, type Window } from './duration.js'
+export { type CompiledRule, compileRule } from './engine/compile-rule.js'
+export type { Decision } from './engine/decision.js'
+export { createLimiter, type Limiter } from './engine/limiter.js'
+export type {
+  CommitEvent,
+  LimiterEvents,
+  LimiterOptions,
+  Plan,
+  Priority,
+  QueueOptions,
+  RouteOptions,
+  StoreErrorPolicy,
+} from './engine/options.js'
+export { DEFAULT_RULES } from './engine/resolve-options.js'
+export { type ErrorCode, isLlmLimitError, LlmLimitError } from './errors.js'
+export { type ErrorFormat, type ErrorResponse, errorCode, formatBody } from './http/format-body.js'
+export {
+  formatHeaders,
+  formatResetDuration,
+  type HeaderOptions,
+  type IetfDraft,
+  resolveHeaderOptions,
+} from './http/format-headers.js'
+export { createMiddlewareCore, type MiddlewareCore, type Outcome } from './http/middleware-core.js'
+export { type BodyResult, isJsonContentType, parseJsonText, readJsonBody } from './http/read-body.js'
+export { ResponseTracker, trackResponse } from './http/response-tracker.js'
+export * from './identity/index.js'
+export * from './llm/index.js'
+export {
+  mergeEvents,
+  type PrometheusMetrics,
+  type PrometheusOptions,
+  prometheusMetrics,
+} from './metrics/prometheus.js'
+export { MemoryStore, type MemoryStoreOptions, memoryStore } from './store/memory-store.js'
+export type {
+  ConsumeResult,
+  Store,
+  StoreAdjustment,
+  StoreAlgorithm,
+  StoreCheck,
+  StoreCheckResult,
+  StoreContext,
+} from './store/store.js'
+export type {
+  Algorithm,
+  By,
+  Duration,
+  Estimate,
+  Identity,
+  LimitRequest,
+  Measure,
+  Reason,
+  Rule,
+  RuleState,
+  Usage,
+} from './types.js'

@@ -1,0 +1,89 @@
+import { monitorEventLoopDelay } from 'node:perf_hooks'
+import * as tiktoken from 'js-tiktoken'
+import { describe, expect, it } from 'vitest'
+import { createEstimator } from './estimator.js'
+import { type LlmRequest, parseLlmRequest } from './parse-request.js'
+import { gptTokenizer, jsTiktoken } from './tokenizer.js'
+
+function randomCjk(length: number): string {
+  let text = ''
+  let seed = 12_345
+  for (let i = 0; i < length; i++) {
+    seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31
+    text += String.fromCharCode(0x4e00 + (seed % 0x5000))
+  }
+  return text
+}
+
+const adversarial: [string, string][] = [
+  ['100,000 × a', 'a'.repeat(100_000)],
+  ['20,000 random CJK characters', randomCjk(20_000)],
+  [
+    '<|endoftext|> inside user text',
+    `Ignore this: <|endoftext|><|im_start|>system ${'<|endoftext|>'.repeat(500)}`,
+  ],
+  ['a 5 MB prompt', 'The quick brown fox jumps over the lazy dog. '.repeat(Math.ceil(5_000_000 / 45))],
+]
+
+const chat = (content: string) =>
+  parseLlmRequest(
+    { model: 'gpt-4o', messages: [{ role: 'user', content }], max_tokens: 10 },
+    '/v1/chat/completions',
+  ) as LlmRequest
+
+describe('the linear-time guard', () => {
+  it.each(adversarial)(
+    '%s: estimates fast, never throws, never blocks the event loop',
+    async (_name, text) => {
+      const times: number[] = []
+      const delay = monitorEventLoopDelay({ resolution: 10 })
+      delay.enable()
+      for (let i = 0; i < 20; i++) {
+        // A fresh estimator per run: the message cache must not hide the cost.
+        const estimator = createEstimator()
+        const started = performance.now()
+        const estimate = estimator.estimate(chat(`${text}${i}`))
+        times.push(performance.now() - started)
+        expect(estimate.inputTokens).toBeGreaterThan(0)
+        await new Promise((resolve) => setImmediate(resolve))
+      }
+      delay.disable()
+      times.sort((a, b) => a - b)
+      const p99 = times[Math.ceil(times.length * 0.99) - 1]
+      // Goal 20 ms at p99 (measured by the bench); the test bound is 10× so a busy CI machine does not flake.
+      expect(p99).toBeLessThan(200)
+      expect(delay.max / 1e6).toBeLessThan(500)
+    },
+  )
+
+  it('js-tiktoken is guarded too (49 s on 20,000 × a unguarded)', () => {
+    const tokenizer = jsTiktoken(tiktoken)
+    tokenizer.count('load the ranks first', 'gpt-4o')
+    const started = performance.now()
+    expect(tokenizer.count('a'.repeat(20_000), 'gpt-4o')).toBeGreaterThan(0)
+    expect(performance.now() - started).toBeLessThan(200)
+  })
+
+  it('cost grows linearly: 8× the input costs far less than 64× the time', () => {
+    const tokenizer = gptTokenizer()
+    const time = (length: number) => {
+      const text = 'x'.repeat(length)
+      const started = performance.now()
+      for (let i = 0; i < 5; i++) tokenizer.count(`${text}${i}`, 'gpt-4o')
+      return performance.now() - started
+    }
+    time(2000)
+    const small = time(4000)
+    const large = time(32_000)
+    expect(large / Math.max(small, 0.05)).toBeLessThan(30)
+  })
+
+  it('counts normal text exactly and long text within 2%', () => {
+    const tokenizer = gptTokenizer()
+    const prose = 'Rate limits keep one greedy client from spending everyone else’s budget. '.repeat(3000)
+    const estimated = tokenizer.count(prose, 'gpt-4o')
+    const pieces = prose.match(/[\s\S]{1,4000}(?= |$)/g) ?? []
+    const reference = pieces.reduce((sum, piece) => sum + tokenizer.count(piece, 'gpt-4o'), 0)
+    expect(Math.abs(estimated - reference) / reference).toBeLessThan(0.02)
+  })
+})

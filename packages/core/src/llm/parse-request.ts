@@ -1,0 +1,150 @@
+/** Which LLM API a request body speaks. */
+export type LlmApi =
+  | 'openai-chat'
+  | 'openai-completions'
+  | 'openai-responses'
+  | 'openai-embeddings'
+  | 'anthropic-messages'
+
+/** A recognised LLM request: what the limiter needs to estimate it. */
+export interface LlmRequest {
+  /** The API the body speaks. */
+  readonly api: LlmApi
+  /** Requested model. */
+  readonly model: string
+  /** The response will be streamed as server-sent events. */
+  readonly stream: boolean
+  /** Number of choices (`n`), 1 unless asked. */
+  readonly n: number
+  /** `max_tokens` / `max_completion_tokens` / `max_output_tokens`, when given. */
+  readonly maxOutputTokens: number | undefined
+  /** The parsed body itself. */
+  readonly body: Record<string, unknown>
+}
+
+/** A body on an LLM route that cannot be a valid request; `invalid` says why. */
+export interface InvalidLlmRequest {
+  /** A message for the client naming the field and what it must be. */
+  readonly invalid: string
+}
+
+const ROUTES: readonly [string, LlmApi][] = [
+  ['/chat/completions', 'openai-chat'],
+  ['/completions', 'openai-completions'],
+  ['/responses', 'openai-responses'],
+  ['/embeddings', 'openai-embeddings'],
+  ['/messages', 'anthropic-messages'],
+]
+const MAX_OUTPUT = 10_000_000
+const MAX_N = 128
+
+/** The API an LLM route serves, judged by the path's ending, or undefined. */
+export function apiForPath(path: string): LlmApi | undefined {
+  const trimmed = path.endsWith('/') ? path.slice(0, -1) : path
+  for (const [suffix, api] of ROUTES) if (trimmed.endsWith(suffix)) return api
+  return undefined
+}
+
+/**
+ * Recognises OpenAI chat/completions/responses/embeddings and Anthropic messages bodies, by path
+ * and otherwise by shape. Returns undefined for anything that is not an LLM request (it still
+ * counts against request rules), or `{ invalid }` for an LLM request of the wrong shape.
+ */
+export function parseLlmRequest(body: unknown, path: string): LlmRequest | InvalidLlmRequest | undefined {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return undefined
+  const record = body as Record<string, unknown>
+  const api = apiForPath(path) ?? apiForShape(record)
+  if (api === undefined) return undefined
+  if (typeof record.model !== 'string' || record.model.length === 0 || record.model.length > 256) {
+    return { invalid: '`model` must be a non-empty string naming the model.' }
+  }
+  const shape = checkShape(api, record)
+  if (shape) return { invalid: shape }
+  const n = record.n ?? 1
+  if (!Number.isInteger(n) || (n as number) < 1 || (n as number) > MAX_N) {
+    return { invalid: `\`n\` must be a whole number from 1 to ${MAX_N}, got ${JSON.stringify(record.n)}.` }
+  }
+  let maxOutputTokens: number | undefined
+  for (const field of ['max_completion_tokens', 'max_tokens', 'max_output_tokens']) {
+    const value = record[field]
+    if (value === undefined || value === null) continue
+    if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > MAX_OUTPUT) {
+      return {
+        invalid: `\`${field}\` must be a whole number from 0 to ${MAX_OUTPUT}, got ${JSON.stringify(value)}.`,
+      }
+    }
+    maxOutputTokens ??= value as number
+  }
+  if (api === 'anthropic-messages' && maxOutputTokens === undefined) {
+    return { invalid: '`max_tokens` is required for Anthropic messages.' }
+  }
+  return {
+    api,
+    model: record.model,
+    stream: record.stream === true,
+    n: n as number,
+    maxOutputTokens,
+    body: record,
+  }
+}
+
+/**
+ * Returns a copy of an OpenAI streaming body that asks for a final usage chunk
+ * (`stream_options.include_usage`), or the body itself when nothing needs to change.
+ */
+export function withStreamUsage(body: Record<string, unknown>): Record<string, unknown> {
+  const options = body.stream_options
+  if (body.stream !== true || body.input !== undefined) return body
+  if (
+    typeof options === 'object' &&
+    options !== null &&
+    (options as Record<string, unknown>).include_usage === true
+  )
+    return body
+  const base = typeof options === 'object' && options !== null ? options : {}
+  return { ...body, stream_options: { ...base, include_usage: true } }
+}
+
+function apiForShape(body: Record<string, unknown>): LlmApi | undefined {
+  if (typeof body.model !== 'string') return undefined
+  if (Array.isArray(body.messages)) {
+    // Anthropic keeps the system prompt outside the messages and always sets max_tokens.
+    return typeof body.system === 'string' ||
+      Array.isArray(body.system) ||
+      typeof body.anthropic_version === 'string'
+      ? 'anthropic-messages'
+      : 'openai-chat'
+  }
+  if (body.prompt !== undefined) return 'openai-completions'
+  if (body.input !== undefined) return /embed/i.test(body.model) ? 'openai-embeddings' : 'openai-responses'
+  return undefined
+}
+
+function checkShape(api: LlmApi, body: Record<string, unknown>): string | undefined {
+  switch (api) {
+    case 'openai-chat':
+    case 'anthropic-messages': {
+      const messages = body.messages
+      if (!Array.isArray(messages)) return '`messages` must be an array of messages.'
+      const bad = messages.findIndex(
+        (message) =>
+          typeof message !== 'object' ||
+          message === null ||
+          typeof (message as Record<string, unknown>).role !== 'string',
+      )
+      return bad >= 0 ? `\`messages[${bad}]\` must be an object with a string \`role\`.` : undefined
+    }
+    case 'openai-completions':
+      return typeof body.prompt === 'string' || Array.isArray(body.prompt)
+        ? undefined
+        : '`prompt` must be a string or an array.'
+    case 'openai-embeddings':
+      return typeof body.input === 'string' || Array.isArray(body.input)
+        ? undefined
+        : '`input` must be a string or an array.'
+    case 'openai-responses':
+      return body.input === undefined || typeof body.input === 'string' || Array.isArray(body.input)
+        ? undefined
+        : '`input` must be a string or an array of items.'
+  }
+}

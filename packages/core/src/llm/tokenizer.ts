@@ -1,0 +1,98 @@
+import * as cl100k from 'gpt-tokenizer/encoding/cl100k_base'
+import * as o200k from 'gpt-tokenizer/encoding/o200k_base'
+import { guardedCount } from './guard.js'
+
+/** Counts tokens of text for a model; every implementation must be safe on any input. */
+export interface Tokenizer {
+  /** Name for logs and metrics. */
+  readonly name: string
+  /** Token count of `text` as `model` would see it. */
+  count(text: string, model: string): number
+}
+
+/** The BPE encodings llm-limit knows. */
+export type EncodingName = 'o200k_base' | 'cl100k_base'
+
+/**
+ * Claude and Gemini have no public tokenizer. Measured on English prose and code, their counts run
+ * about 10–20% above o200k_base, so o200k × 1.15 (rounded up) is reserved; reconciling with the
+ * provider's reported usage corrects the rest.
+ */
+export const CALIBRATION: Readonly<Record<string, number>> = Object.freeze({ claude: 1.15, gemini: 1.1 })
+
+/** The encoding a model uses: o200k_base for gpt-4o, gpt-4.1, gpt-5 and o-series; cl100k_base for gpt-4, gpt-3.5 and embeddings. */
+export function encodingFor(model: string): EncodingName {
+  const name = model.toLowerCase()
+  if (
+    name.startsWith('gpt-4-') ||
+    name === 'gpt-4' ||
+    name.startsWith('gpt-4-32k') ||
+    name.startsWith('gpt-3.5') ||
+    name.startsWith('text-embedding') ||
+    name.startsWith('text-davinci')
+  ) {
+    return name.startsWith('gpt-4-o') ? 'o200k_base' : 'cl100k_base'
+  }
+  return 'o200k_base'
+}
+
+/** Multiplier applied to o200k counts for models without a public tokenizer (1 for OpenAI models). */
+export function calibrationFor(model: string): number {
+  const name = model.toLowerCase()
+  for (const [prefix, factor] of Object.entries(CALIBRATION)) if (name.startsWith(prefix)) return factor
+  return 1
+}
+
+// Special-token text in user content (`<|endoftext|>`) is counted as plain text, never thrown on.
+const AS_TEXT = { disallowedSpecial: new Set<string>() }
+
+/**
+ * The default tokenizer: gpt-tokenizer with the model's encoding, a linear-time guard against
+ * pathological input, and a calibrated estimate for Claude and Gemini.
+ * @example
+ * createLimiter({ tokenizer: gptTokenizer() })
+ */
+export function gptTokenizer(): Tokenizer {
+  const exact: Record<EncodingName, (text: string) => number> = {
+    o200k_base: (text) => o200k.countTokens(text, AS_TEXT),
+    cl100k_base: (text) => cl100k.countTokens(text, AS_TEXT),
+  }
+  return {
+    name: 'gpt-tokenizer',
+    count: (text, model) => calibrated(guardedCount(text, exact[encodingFor(model)]), model),
+  }
+}
+
+/** What `jsTiktoken()` needs of the js-tiktoken module. */
+export interface JsTiktokenModule {
+  getEncoding(name: EncodingName): {
+    encode(text: string, allowedSpecial?: unknown, disallowedSpecial?: unknown): number[]
+  }
+}
+
+/**
+ * The same interface over js-tiktoken (an optional peer): pass `import * as tiktoken from 'js-tiktoken'`.
+ * Identical counts to `gptTokenizer()`; the guard matters more here, since js-tiktoken is
+ * quadratic on long unbroken runs.
+ */
+export function jsTiktoken(module: JsTiktokenModule): Tokenizer {
+  const encodings = new Map<EncodingName, (text: string) => number>()
+  const exact = (encoding: EncodingName) => {
+    let count = encodings.get(encoding)
+    if (!count) {
+      const encoder = module.getEncoding(encoding)
+      count = (text) => encoder.encode(text, [], []).length
+      encodings.set(encoding, count)
+    }
+    return count
+  }
+  return {
+    name: 'js-tiktoken',
+    count: (text, model) => calibrated(guardedCount(text, exact(encodingFor(model))), model),
+  }
+}
+
+function calibrated(tokens: number, model: string): number {
+  const factor = calibrationFor(model)
+  return factor === 1 ? tokens : Math.ceil(tokens * factor)
+}

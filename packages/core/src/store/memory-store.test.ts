@@ -1,0 +1,77 @@
+import { describe, expect, it } from 'vitest'
+import { memoryStore } from './memory-store.js'
+import type { StoreCheck } from './store.js'
+
+const rule = (key: string, limit = 5): StoreCheck => ({
+  key,
+  group: key,
+  algorithm: 'fixed-window',
+  limit,
+  burst: limit,
+  windowMs: 60_000,
+  cost: 1,
+})
+
+function heapUsed(): number {
+  const gc = (globalThis as { gc?: () => void }).gc
+  if (!gc)
+    throw new Error(
+      'Run with --expose-gc (vitest.config.ts sets it) so heap growth is measured after a collection.',
+    )
+  gc()
+  gc()
+  return process.memoryUsage().heapUsed
+}
+
+describe('memoryStore', () => {
+  it('bounds a flood of 1,000,000 distinct keys and never forgets a limited key', () => {
+    let now = 1_700_000_000_000
+    const store = memoryStore({ maxKeys: 100_000, now: () => now })
+    const victim = rule('victim', 2)
+    for (let i = 0; i < 3; i++) store.consumeSync([victim], { requestId: `v${i}` })
+    expect(store.consumeSync([victim], { requestId: 'before' }).allowed).toBe(false)
+
+    const before = heapUsed()
+    for (let i = 0; i < 1_000_000; i++) {
+      now += 0.01
+      store.consumeSync([rule(`flood:${i}`)], { requestId: 'f' })
+    }
+    const grown = heapUsed() - before
+    expect(store.size).toBeLessThanOrEqual(100_001)
+    expect(grown).toBeLessThanOrEqual(64 * 1024 * 1024)
+    expect(store.consumeSync([victim], { requestId: 'after' }).allowed).toBe(false)
+  })
+
+  it('negative control: an unlimited key is evicted by the flood and starts fresh', () => {
+    let now = 1_700_000_000_000
+    const store = memoryStore({ maxKeys: 1000, now: () => now })
+    const bystander = rule('bystander', 2)
+    store.consumeSync([bystander], { requestId: 'b' })
+    for (let i = 0; i < 5000; i++) {
+      now += 0.01
+      store.consumeSync([rule(`flood:${i}`)], { requestId: 'f' })
+    }
+    // Forgotten: it starts fresh with 2 and has 1 left after this charge (kept, it would have 0).
+    const result = store.consumeSync([bystander], { requestId: 'b2' })
+    expect(result.results[0].remaining).toBe(1)
+  })
+
+  it('charges nothing when any check denies', () => {
+    const now = 1_700_000_000_000
+    const store = memoryStore({ now: () => now })
+    const checks = [rule('a', 10), rule('b', 10), rule('c', 1)]
+    expect(store.consumeSync(checks, { requestId: '1' }).allowed).toBe(true)
+    const denied = store.consumeSync(checks, { requestId: '2' })
+    expect(denied.allowed).toBe(false)
+    expect(denied.results.map((r) => r.remaining)).toEqual([9, 9, 0])
+    const peek = store.consumeSync(
+      checks.map((c) => ({ ...c, cost: 0 })),
+      { requestId: '3' },
+    )
+    expect(peek.results.map((r) => r.remaining)).toEqual([9, 9, 0])
+  })
+
+  it('rejects an invalid maxKeys with a message that names it', () => {
+    expect(() => memoryStore({ maxKeys: 0 })).toThrow(/maxKeys/)
+  })
+})

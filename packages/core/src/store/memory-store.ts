@@ -1,0 +1,179 @@
+import { Entry } from '../algorithms/entry.js'
+import { ALGORITHMS } from '../algorithms/index.js'
+import { configError } from '../errors.js'
+import type {
+  ConsumeResult,
+  Store,
+  StoreAdjustment,
+  StoreCheck,
+  StoreCheckResult,
+  StoreContext,
+} from './store.js'
+
+/** Options of `memoryStore()`. */
+export interface MemoryStoreOptions {
+  /** Most identities (groups of keys) kept; a least-recently-used one that is not currently limited is evicted first. @default 100_000 */
+  maxKeys?: number
+  /** Clock in epoch ms; inject a fake one in tests. @default a monotonic clock anchored to the epoch */
+  now?: () => number
+}
+
+/** Monotonic epoch-ms clock: wall-clock jumps never move a window backwards. */
+const ORIGIN = performance.timeOrigin
+const monotonicNow = (): number => ORIGIN + performance.now()
+
+/**
+ * The keys of one identity. A request's rules share an identity, so the identity string is hashed
+ * once per decision and its rules are found by comparing interned rule names.
+ */
+class Group {
+  readonly names: string[] = []
+  readonly entries: Entry[] = []
+  /** Used since eviction last passed it: it gets a second chance (CLOCK approximation of LRU). */
+  recent = false
+  /** Until when (epoch ms) one of its keys is denied; eviction never frees it before then. */
+  limitedUntil = 0
+
+  find(name: string, create: boolean): Entry | undefined {
+    const names = this.names
+    for (let i = 0; i < names.length; i++) if (names[i] === name) return this.entries[i]
+    if (!create) return undefined
+    const entry = new Entry()
+    names.push(name)
+    this.entries.push(entry)
+    return entry
+  }
+}
+
+/**
+ * A bounded in-process store: a Map with CLOCK (second-chance) eviction, no timer per key, and
+ * every decision synchronous and therefore atomic.
+ */
+export class MemoryStore implements Store {
+  /** Store name for logs and metrics. */
+  readonly name = 'memory'
+  private readonly groups = new Map<string, Group>()
+  private readonly maxKeys: number
+  private readonly now: () => number
+  private cursor: MapIterator<[string, Group]>
+
+  constructor(options: MemoryStoreOptions = {}) {
+    const maxKeys = options.maxKeys ?? 100_000
+    if (!Number.isInteger(maxKeys) || maxKeys < 1) {
+      configError(`Expected \`memoryStore({ maxKeys })\` to be a positive integer, got ${String(maxKeys)}.`)
+    }
+    this.maxKeys = maxKeys
+    this.now = options.now ?? monotonicNow
+    this.cursor = this.groups.entries()
+  }
+
+  /** Number of identities currently held. */
+  get size(): number {
+    return this.groups.size
+  }
+
+  consumeSync(checks: readonly StoreCheck[], context: StoreContext): ConsumeResult {
+    const now = this.now()
+    const count = checks.length
+    const results: StoreCheckResult[] = new Array(count)
+    const entries: Entry[] = new Array(count)
+    let allowed = true
+    let group: Group | undefined
+    for (let i = 0; i < count; i++) {
+      const check = checks[i]
+      // Consecutive checks of one identity reuse the group without hashing its name again.
+      if (i === 0 || check.group !== checks[i - 1].group) group = this.group(check.group, true)
+      const entry = (group as Group).find(check.rule ?? check.key, true) as Entry
+      const out: StoreCheckResult = { allowed: true, remaining: 0, resetAt: now, retryAfterMs: 0, window: 0 }
+      ALGORITHMS[check.algorithm].inspect(entry, check, now, out)
+      if (!out.allowed) {
+        allowed = false
+        // Keep limited identities through eviction until they could be admitted again.
+        const until = out.retryAfterMs < 0 ? out.resetAt : now + out.retryAfterMs
+        if (until > (group as Group).limitedUntil) (group as Group).limitedUntil = until
+      }
+      results[i] = out
+      entries[i] = entry
+    }
+    if (allowed) {
+      for (let i = 0; i < count; i++) {
+        const check = checks[i]
+        // Only leases need the request id, and reading it is what makes one.
+        const leaseId = check.algorithm === 'concurrency' ? context.requestId : ''
+        ALGORITHMS[check.algorithm].charge(entries[i], check, now, results[i], leaseId)
+      }
+    }
+    if (this.groups.size > this.maxKeys) this.evict(now)
+    return { allowed, now, results }
+  }
+
+  consume(checks: readonly StoreCheck[], context: StoreContext): Promise<ConsumeResult> {
+    try {
+      return Promise.resolve(this.consumeSync(checks, context))
+    } catch (error) {
+      return Promise.reject(error)
+    }
+  }
+
+  adjust(adjustments: readonly StoreAdjustment[], context: StoreContext): Promise<void> {
+    const now = this.now()
+    for (const { check, window, delta } of adjustments) {
+      const entry = this.group(check.group, false)?.find(check.rule ?? check.key, false)
+      if (entry) ALGORITHMS[check.algorithm].adjust(entry, check, window, delta, now, context.requestId)
+    }
+    return Promise.resolve()
+  }
+
+  /** Drops every key (for tests and resets). */
+  clear(): void {
+    this.groups.clear()
+  }
+
+  async close(): Promise<void> {
+    this.groups.clear()
+  }
+
+  private group(name: string, create: boolean): Group | undefined {
+    let group = this.groups.get(name)
+    if (group !== undefined) group.recent = true
+    else if (create) {
+      group = new Group()
+      this.groups.set(name, group)
+    }
+    return group
+  }
+
+  /**
+   * Frees identities in insertion order, CLOCK style: one used since the last pass, or one that is
+   * currently limited, moves to the young end instead (so limited keys are never forgotten).
+   */
+  private evict(now: number): void {
+    const groups = this.groups
+    let budget = 64 + 2 * (groups.size - this.maxKeys)
+    while (groups.size > this.maxKeys && budget-- > 0) {
+      // One long-lived iterator: a fresh one would rescan every deleted slot at the old end each time.
+      let next = this.cursor.next()
+      if (next.done) {
+        this.cursor = groups.entries()
+        next = this.cursor.next()
+        if (next.done) return
+      }
+      const [name, group] = next.value
+      if (groups.get(name) !== group) continue
+      groups.delete(name)
+      if (group.recent || group.limitedUntil > now) {
+        group.recent = false
+        groups.set(name, group)
+      }
+    }
+  }
+}
+
+/**
+ * Creates an in-memory store for a single process.
+ * @example
+ * const limiter = createLimiter({ store: memoryStore({ maxKeys: 50_000 }), rules })
+ */
+export function memoryStore(options?: MemoryStoreOptions): MemoryStore {
+  return new MemoryStore(options)
+}

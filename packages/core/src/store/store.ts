@@ -1,0 +1,81 @@
+/** How a store counts one check: a windowed algorithm, or a set of concurrency leases. */
+export type StoreAlgorithm = 'token-bucket' | 'sliding-window' | 'fixed-window' | 'concurrency'
+
+/**
+ * One rule applied to one identity, ready for a store: every number is an integer in the rule's
+ * units (requests, tokens, micro-USD or leases).
+ */
+export interface StoreCheck {
+  /** Key of this rule and identity; contains only safe characters (no raw user input). */
+  readonly key: string
+  /** Checks that share a group share a Redis Cluster hash slot (one identity). */
+  readonly group: string
+  /** Name of the rule; with `group` it identifies the key (`key` is `${rule}:${group}`). Optional for custom callers. */
+  readonly rule?: string
+  /** How to count. */
+  readonly algorithm: StoreAlgorithm
+  /** Amount per window (token bucket: the refill per `windowMs`); for concurrency, the maximum leases. */
+  readonly limit: number
+  /** Token bucket: the bucket size; other algorithms: equal to `limit`. */
+  readonly burst: number
+  /** Rolling window length; for calendar rules 0; for concurrency, the lease time-to-live. */
+  readonly windowMs: number
+  /** Calendar period (UTC), computed from the store's own clock. */
+  readonly calendar?: 'day' | 'month'
+  /** Amount to take (concurrency: always 1). 0 takes nothing but still reports the state. */
+  readonly cost: number
+}
+
+/** What a store reports for one check. */
+export interface StoreCheckResult {
+  /** This check alone would admit its cost. */
+  allowed: boolean
+  /** Amount left after this decision (charged only when the whole decision was allowed). */
+  remaining: number
+  /** Epoch ms (store clock) when the rule is fully replenished. */
+  resetAt: number
+  /** 0 when allowed; otherwise ms until the same cost would be admitted, or -1 when it never can. */
+  retryAfterMs: number
+  /** Identifies the window charged, so a later adjustment lands in the same window. */
+  window: number
+}
+
+/** The outcome of one atomic, all-or-nothing consume. */
+export interface ConsumeResult {
+  /** Every check admitted, so every check was charged; otherwise nothing was charged. */
+  allowed: boolean
+  /** The store's clock (epoch ms) at the decision. */
+  now: number
+  /** One result per check, in order. */
+  results: StoreCheckResult[]
+}
+
+/** A correction applied after the call: refund (negative) or extra charge (positive) in the same window. */
+export interface StoreAdjustment {
+  /** The check as it was consumed. */
+  readonly check: StoreCheck
+  /** `StoreCheckResult.window` from the consume. */
+  readonly window: number
+  /** Units to add (positive) or give back (negative); concurrency: any negative value releases the lease. */
+  readonly delta: number
+}
+
+/** Identifies one decision, so retries never count twice and leases are released by id. */
+export interface StoreContext {
+  /** Unique id of the decision. */
+  readonly requestId: string
+}
+
+/** A counter backend: memory, Redis, or a bridge to another library. */
+export interface Store {
+  /** Short name used in logs and metrics. */
+  readonly name: string
+  /** Checks every rule and charges all of them only when all admit, atomically. */
+  consume(checks: readonly StoreCheck[], context: StoreContext): Promise<ConsumeResult>
+  /** Applies corrections in the windows they were reserved in; releases leases. Idempotent per request id. */
+  adjust(adjustments: readonly StoreAdjustment[], context: StoreContext): Promise<void>
+  /** Synchronous consume for in-process stores; lets the engine skip a promise hop. */
+  consumeSync?(checks: readonly StoreCheck[], context: StoreContext): ConsumeResult
+  /** Releases timers, connections and other resources. */
+  close?(): Promise<void>
+}

@@ -1,0 +1,3 @@
+export type { Decision, LimiterOptions, Rule } from '@llm-limit/core'
+export { type LlmLimitMiddleware, llmLimit } from './llm-limit.js'
+export { metricsHandler } from './metrics-handler.js'

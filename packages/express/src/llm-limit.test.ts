@@ -1,0 +1,100 @@
+import { memoryStore } from '@llm-limit/core'
+import express from 'express'
+import request from 'supertest'
+import { describe, expect, it } from 'vitest'
+import { llmLimit } from './llm-limit.js'
+
+function app(options: Parameters<typeof llmLimit>[0], parse = true) {
+  const server = express()
+  if (parse) server.use(express.json())
+  server.use(llmLimit(options))
+  server.post('/v1/chat/completions', (req, res) => {
+    res.json({
+      id: 'chatcmpl-1',
+      object: 'chat.completion',
+      model: req.body.model,
+      choices: [{ index: 0, message: { role: 'assistant', content: 'hi' }, finish_reason: 'stop' }],
+      usage: { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 },
+    })
+  })
+  server.get('/decision', (req, res) => {
+    res.json({ allowed: req.llmLimit?.allowed, rules: req.llmLimit?.rules.map((rule) => rule.name) })
+  })
+  return server
+}
+
+const chat = { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Hello' }], max_tokens: 50 }
+
+describe('llmLimit() for Express', () => {
+  it('works with no options and sends all three header sets', async () => {
+    const response = await request(app(undefined)).get('/decision')
+    expect(response.status).toBe(200)
+    expect(response.body.allowed).toBe(true)
+    expect(response.headers['x-ratelimit-limit-requests']).toBeDefined()
+    expect(response.headers['ratelimit-policy']).toContain('"ip-requests"')
+    expect(response.headers['x-ratelimit-limit']).toBeDefined()
+  })
+
+  it('answers 429 with Retry-After and an OpenAI-shaped body', async () => {
+    const server = app({ store: memoryStore(), rules: [{ name: 'tiny', requests: 1, per: '1m' }] })
+    await request(server).get('/decision').expect(200)
+    const response = await request(server).get('/decision')
+    expect(response.status).toBe(429)
+    expect(Number(response.headers['retry-after'])).toBeGreaterThanOrEqual(1)
+    expect(Number(response.headers['retry-after-ms'])).toBeGreaterThan(0)
+    expect(response.body).toEqual({
+      error: {
+        message: expect.stringContaining("'tiny'"),
+        type: 'requests',
+        param: null,
+        code: 'rate_limit_exceeded',
+      },
+    })
+  })
+
+  it('reads the JSON body itself when no parser ran, and leaves it parsed', async () => {
+    const server = app({ rules: [{ name: 'tpm', tokens: 100_000, per: '1m' }] }, false)
+    const response = await request(server).post('/v1/chat/completions').send(chat)
+    expect(response.status).toBe(200)
+    expect(response.body.model).toBe('gpt-4o-mini')
+  })
+
+  it('answers malformed JSON with a 400 that says so', async () => {
+    const server = app({}, false)
+    const response = await request(server)
+      .post('/v1/chat/completions')
+      .set('content-type', 'application/json')
+      .send('{"model":')
+    expect(response.status).toBe(400)
+    expect(response.body.error.message).toMatch(/not valid JSON/)
+  })
+
+  it('never counts a request twice when mounted twice', async () => {
+    const limit = llmLimit({ rules: [{ name: 'once', requests: 2, per: '1m' }] })
+    const server = express()
+    server.use(limit)
+    server.get('/twice', limit, (_req, res) => {
+      res.send('ok')
+    })
+    await request(server).get('/twice').expect(200)
+    await request(server).get('/twice').expect(200)
+    await request(server).get('/twice').expect(429)
+  })
+
+  it('applies route overrides instead of the global rules', async () => {
+    const server = app({
+      rules: [{ name: 'global', requests: 1, per: '1m' }],
+      routes: { 'GET /decision': { rules: [{ name: 'decision-route', requests: 3, per: '1m' }] } },
+    })
+    for (let i = 0; i < 3; i++) {
+      const response = await request(server).get('/decision').expect(200)
+      expect(response.body.rules).toEqual(['decision-route'])
+    }
+    await request(server).get('/decision').expect(429)
+  })
+
+  it('skips requests the skip option names', async () => {
+    const server = app({ rules: [{ requests: 1, per: '1m' }], skip: (req) => req.path === '/decision' })
+    for (let i = 0; i < 3; i++) await request(server).get('/decision').expect(200)
+  })
+})

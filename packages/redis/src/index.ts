@@ -1,0 +1,8 @@
+export { ADJUST_LUA, CONSUME_LUA } from './lua.js'
+export {
+  type FlexibleLimiter,
+  type FlexibleResult,
+  type FlexibleStoreOptions,
+  rateLimiterFlexibleStore,
+} from './rate-limiter-flexible-store.js'
+export { hashTag, type RedisStoreOptions, redisStore } from './redis-store.js'

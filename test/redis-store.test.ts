@@ -1,0 +1,291 @@
+import { validateHeaderValue } from 'node:http'
+import { createLimiter, formatHeaders, isLlmLimitError, memoryStore } from '@llm-limit/core'
+import { redisStore } from '@llm-limit/redis'
+import { Redis } from 'ioredis'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startFaultProxy } from './support/fault-proxy.js'
+import {
+  freePort,
+  type RedisProcess,
+  ready,
+  redisClient,
+  startCluster,
+  startRedis,
+} from './support/redis-servers.js'
+
+let redis: RedisProcess
+let cluster: Awaited<ReturnType<typeof startCluster>>
+let admin: Redis
+beforeAll(async () => {
+  ;[redis, cluster] = await Promise.all([startRedis(), startCluster()])
+  admin = new Redis({ port: redis.port, host: '127.0.0.1' })
+})
+afterAll(async () => {
+  admin?.disconnect()
+  await redis?.stop()
+  await cluster?.stop()
+})
+
+const request = (ip = '10.0.0.1') => ({ method: 'GET', path: '/', headers: {}, ip })
+const p99 = (values: number[]) => [...values].sort((a, b) => a - b)[Math.ceil(values.length * 0.99) - 1]
+
+describe('Redis store', () => {
+  it('a standalone decision with 5 rules on one identity is exactly one Redis command', async () => {
+    const client = redisClient(redis.port)
+    await ready(client)
+    const limiter = createLimiter({
+      store: redisStore({ client, prefix: 'one-command:' }),
+      rules: [
+        { name: 'r1', by: 'user', requests: 10, per: '1s' },
+        { name: 'r2', by: 'user', requests: 100, per: '1m', algorithm: 'sliding-window' },
+        { name: 'r3', by: 'user', requests: 1000, per: 'day' },
+        { name: 'r4', by: 'user', tokens: 10_000, per: '1m' },
+        { name: 'r5', by: 'user', concurrent: 5 },
+      ],
+    })
+    const decide = () => limiter.check({ ...request(), user: 'alice' } as never)
+    await decide() // loads the script
+    // MONITOR shows what clients send; commands a script runs inside Redis are marked "lua".
+    const monitor = await admin.monitor()
+    const sent: string[] = []
+    monitor.on('monitor', (_time: string, args: string[], source: string) => {
+      if (source !== 'lua') sent.push(args[0].toLowerCase())
+    })
+    const decision = await decide()
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    monitor.disconnect()
+    expect(decision.allowed).toBe(true)
+    expect(decision.rules).toHaveLength(5)
+    expect(sent).toEqual(['evalsha'])
+    // Negative control: the harness sees every command, here five separate ones.
+    const control = await admin.monitor()
+    const seen: string[] = []
+    control.on('monitor', (_time: string, args: string[], source: string) => {
+      if (source !== 'lua') seen.push(args[0].toLowerCase())
+    })
+    for (let i = 0; i < 5; i++) await client.get(`one-command:control:${i}`)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    control.disconnect()
+    expect(seen).toHaveLength(5)
+    client.disconnect()
+  })
+
+  it('a hammering client is denied from the local cache without a round trip', async () => {
+    const client = redisClient(redis.port)
+    await ready(client)
+    const limiter = createLimiter({ store: redisStore({ client, prefix: 'hammer:' }), rules: [{ name: 'two', requests: 2, per: '1m' }] })
+    await limiter.check(request('10.4.4.4'))
+    await limiter.check(request('10.4.4.4'))
+    expect((await limiter.check(request('10.4.4.4'))).allowed).toBe(false)
+    const monitor = await admin.monitor()
+    const sent: string[] = []
+    monitor.on('monitor', (_time: string, args: string[], source: string) => {
+      if (source !== 'lua') sent.push(args[0])
+    })
+    const hammered = await Promise.all(Array.from({ length: 100 }, () => limiter.check(request('10.4.4.4'))))
+    // Another client is still decided by Redis, exactly.
+    const other = await limiter.check(request('10.5.5.5'))
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    monitor.disconnect()
+    expect(hammered.every((decision) => !decision.allowed && decision.retryAfterMs > 0)).toBe(true)
+    expect(other.allowed).toBe(true)
+    expect(sent).toEqual(['evalsha'])
+    client.disconnect()
+  })
+
+  it('hostile identities never produce CROSSSLOT, a key collision, or a header error', async () => {
+    const client = cluster.client()
+    await ready(client)
+    const hostile = [
+      'x}{zz',
+      '{tag}',
+      '}',
+      '{',
+      'a\r\nSET evil 1',
+      'é😀🚀',
+      'k'.repeat(10_240),
+      '',
+      ' ',
+      '\u0000',
+      'x}{zz ',
+      'X}{ZZ',
+    ]
+    const limiter = createLimiter({
+      store: redisStore({ client, prefix: 'hostile:' }),
+      rules: [
+        { name: 'per-user', by: (identity) => identity.user ?? '', requests: 2, per: '1m' },
+        { name: 'per-user-tokens', by: (identity) => identity.user ?? '', tokens: 1000, per: '1m' },
+        { name: 'per-ip', by: 'ip', requests: 1000, per: '1m' },
+      ],
+    })
+    for (const user of hostile) {
+      for (let i = 0; i < 2; i++) {
+        const decision = await limiter.check({ ...request(), user } as never)
+        // Each identity has its own bucket: two admitted, whoever came before.
+        expect(decision.allowed, JSON.stringify(user)).toBe(true)
+        for (const [name, value] of Object.entries(formatHeaders(decision)))
+          expect(() => validateHeaderValue(name, value)).not.toThrow()
+      }
+      expect((await limiter.check({ ...request(), user } as never)).allowed).toBe(false)
+    }
+  })
+
+  it('commands time out at timeoutMs through a silent socket', async () => {
+    const proxy = await startFaultProxy(redis.port)
+    const client = redisClient(proxy.port)
+    await ready(client)
+    proxy.mode = 'silent'
+    const limiter = createLimiter({
+      store: redisStore({ client, timeoutMs: 100 }),
+      onStoreError: 'fail-closed',
+      rules: [{ requests: 10, per: '1m' }],
+    })
+    const times: number[] = []
+    for (let i = 0; i < 5; i++) {
+      const started = performance.now()
+      const decision = await limiter.check(request())
+      times.push(performance.now() - started)
+      expect(decision.status).toBe(503)
+      await new Promise((resolve) => setTimeout(resolve, 260))
+    }
+    // Goal: within timeoutMs + 20 ms; the bound here is generous for a busy CI machine.
+    expect(Math.max(...times)).toBeLessThan(100 + 200)
+    client.disconnect()
+    await proxy.close()
+  })
+
+  it('refused connections: every decision returns fast and honours onStoreError', async () => {
+    const port = await freePort()
+    const client = new Redis({
+      port,
+      host: '127.0.0.1',
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      lazyConnect: false,
+      retryStrategy: () => 100,
+    })
+    client.on('error', () => {})
+    for (const policy of ['fail-open', 'fail-closed'] as const) {
+      const limiter = createLimiter({
+        store: redisStore({ client }),
+        onStoreError: policy,
+        rules: [{ requests: 10, per: '1m' }],
+      })
+      const times: number[] = []
+      for (let i = 0; i < 200; i++) {
+        const started = performance.now()
+        const decision = await limiter.check(request())
+        times.push(performance.now() - started)
+        expect(decision.allowed).toBe(policy === 'fail-open')
+      }
+      expect(p99(times)).toBeLessThan(100)
+    }
+    client.disconnect()
+  })
+
+  it('a reply dropped after Redis applied the command moves the counter exactly once, even when resent', async () => {
+    const proxy = await startFaultProxy(redis.port)
+    const client = redisClient(proxy.port)
+    await ready(client)
+    const store = redisStore({ client, prefix: 'dropped:', timeoutMs: 200 })
+    const check = {
+      key: 'k',
+      group: 'g',
+      rule: 'r',
+      algorithm: 'fixed-window' as const,
+      limit: 100,
+      burst: 100,
+      windowMs: 60_000,
+      cost: 7,
+    }
+    await store.consume([{ ...check, cost: 0 }], { requestId: 'warm' })
+    proxy.mode = 'drop-replies'
+    const failure = await store.consume([check], { requestId: 'lost-reply' }).catch((error: unknown) => error)
+    expect(isLlmLimitError(failure) && failure.code).toBe('ERR_STORE_TIMEOUT')
+    proxy.mode = 'pass'
+    proxy.reset()
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    await ready(client)
+    // The caller (or ioredis) sends the same request again: the recorded answer comes back, nothing is charged twice.
+    const resent = await store.consume([check], { requestId: 'lost-reply' })
+    expect(resent.allowed).toBe(true)
+    const peek = await store.consume([{ ...check, cost: 0 }], { requestId: 'peek' })
+    expect(peek.results[0].remaining).toBe(93)
+    client.disconnect()
+    await proxy.close()
+  })
+
+  it('SCRIPT FLUSH under load loses and doubles nothing', async () => {
+    const client = redisClient(redis.port)
+    await ready(client)
+    const limiter = createLimiter({
+      store: redisStore({ client, prefix: 'flush:', localDenyCache: false }),
+      rules: [{ name: 'g', by: 'global', requests: 500, per: '1d', algorithm: 'sliding-window' }],
+    })
+    let flushing = true
+    const flusher = (async () => {
+      while (flushing) {
+        await admin.script('FLUSH')
+        await new Promise((resolve) => setTimeout(resolve, 2))
+      }
+    })()
+    const decisions = await Promise.all(Array.from({ length: 1500 }, () => limiter.check(request())))
+    flushing = false
+    await flusher
+    expect(decisions.filter((d) => d.status === 503)).toHaveLength(0)
+    expect(decisions.filter((d) => d.allowed)).toHaveLength(500)
+    client.disconnect()
+  })
+
+  it('Redis killed and restarted: the insurance store limits meanwhile, and Redis serves again within 1 s', async () => {
+    const own = await startRedis()
+    const client = redisClient(own.port)
+    client.on('error', () => {})
+    await ready(client)
+    const limiter = createLimiter({
+      store: redisStore({ client, prefix: 'restart:' }),
+      onStoreError: { insurance: memoryStore() },
+      rules: [{ name: 'five', requests: 5, per: '1h', algorithm: 'fixed-window' }],
+    })
+    expect((await limiter.check(request('10.1.1.1'))).allowed).toBe(true)
+    await own.stop()
+    const whileDown = []
+    for (let i = 0; i < 7; i++) whileDown.push((await limiter.check(request('10.2.2.2'))).allowed)
+    // The insurance memory store took over and limits: 5 admitted, then denied.
+    expect(whileDown).toEqual([true, true, true, true, true, false, false])
+    await own.restart()
+    const restarted = performance.now()
+    const probe = createLimiter({
+      store: redisStore({ client, prefix: 'restart:' }),
+      onStoreError: 'fail-closed',
+      rules: [{ name: 'five', requests: 5, per: '1h', algorithm: 'fixed-window' }],
+    })
+    let served = false
+    while (!served && performance.now() - restarted < 5000) {
+      served = (await probe.check(request('10.3.3.3'))).status === 200
+      if (!served) await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    expect(served).toBe(true)
+    expect(performance.now() - restarted).toBeLessThan(1000)
+    client.disconnect()
+    await own.stop()
+  })
+
+  it('after a full run, every key of ours has a TTL', async () => {
+    const keys: string[] = []
+    let cursor = '0'
+    do {
+      const [next, batch] = await admin.scan(cursor, 'COUNT', 1000)
+      cursor = next
+      keys.push(...batch.filter((key) => !key.startsWith('naive')))
+    } while (cursor !== '0')
+    expect(keys.length).toBeGreaterThan(0)
+    for (const key of keys) expect(await admin.pttl(key), key).toBeGreaterThan(0)
+    for (const node of cluster.nodes) {
+      const nodeClient = new Redis({ port: node.port, host: '127.0.0.1' })
+      const nodeKeys = await nodeClient.keys('*')
+      for (const key of nodeKeys) expect(await nodeClient.pttl(key), key).toBeGreaterThan(0)
+      nodeClient.disconnect()
+    }
+  })
+})

@@ -1,0 +1,40 @@
+import { memoryStore } from '@llm-limit/core'
+import { redisStore } from '@llm-limit/redis'
+import { afterAll, beforeAll } from 'vitest'
+import { storeContract } from './store-contract.js'
+import { type RedisProcess, ready, redisClient, startCluster, startRedis } from './support/redis-servers.js'
+
+storeContract('memory', async () => {
+  let now = Date.UTC(2026, 5, 15, 12)
+  const store = memoryStore({ now: () => now })
+  return {
+    store,
+    advance: async (ms) => {
+      now += ms
+    },
+  }
+})
+
+let standalone: RedisProcess
+let cluster: Awaited<ReturnType<typeof startCluster>>
+beforeAll(async () => {
+  ;[standalone, cluster] = await Promise.all([startRedis(), startCluster()])
+})
+afterAll(async () => {
+  await standalone?.stop()
+  await cluster?.stop()
+})
+
+const realTime = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms + 5))
+
+storeContract('redis standalone', async () => {
+  const client = redisClient(standalone.port)
+  await ready(client)
+  return { store: redisStore({ client, localDenyCache: false }), advance: realTime }
+})
+
+storeContract('redis cluster', async () => {
+  const client = cluster.client()
+  await ready(client)
+  return { store: redisStore({ client, localDenyCache: false }), advance: realTime }
+})

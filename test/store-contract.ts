@@ -1,0 +1,151 @@
+import type { Store, StoreAlgorithm, StoreCheck } from '@llm-limit/core'
+import { describe, expect, it } from 'vitest'
+
+/** How a contract run controls time: a fake clock (memory) or the real one (Redis TIME). */
+export interface ContractSetup {
+  store: Store
+  /** Advances the store's clock by `ms` (for real clocks, waits). */
+  advance(ms: number): Promise<void>
+}
+
+let sequence = 0
+const id = () => `contract-${process.pid}-${++sequence}`
+
+const check = (
+  group: string,
+  rule: string,
+  algorithm: StoreAlgorithm,
+  limit: number,
+  windowMs: number,
+  extra: Partial<StoreCheck> = {},
+): StoreCheck => ({
+  key: `${rule}:${group}`,
+  group,
+  rule,
+  algorithm,
+  limit,
+  burst: limit,
+  windowMs,
+  cost: 1,
+  ...extra,
+})
+
+/** The behaviour every store must share; `setup` gives a fresh store per test. */
+export function storeContract(name: string, setup: () => Promise<ContractSetup>): void {
+  describe(`store contract: ${name}`, () => {
+    const unique = () => `g-${Math.random().toString(36).slice(2)}`
+
+    it.each(['token-bucket', 'sliding-window', 'fixed-window'] as const)(
+      '%s admits up to the limit, then denies with a wait',
+      async (algorithm) => {
+        const { store } = await setup()
+        const c = check(unique(), 'r', algorithm, 3, 60_000)
+        for (let i = 0; i < 3; i++) expect((await store.consume([c], { requestId: id() })).allowed).toBe(true)
+        const denied = await store.consume([c], { requestId: id() })
+        expect(denied.allowed).toBe(false)
+        expect(denied.results[0].remaining).toBe(0)
+        expect(denied.results[0].retryAfterMs).toBeGreaterThan(0)
+        // The sliding window counts a sub-window (a tenth) conservatively: never admits early.
+        expect(denied.results[0].retryAfterMs).toBeLessThanOrEqual(
+          algorithm === 'sliding-window' ? 66_000 : 60_000,
+        )
+      },
+    )
+
+    it('a calendar month ends at the first of the next month (UTC)', async () => {
+      const { store } = await setup()
+      const result = await store.consume(
+        [check(unique(), 'm', 'fixed-window', 5, 0, { calendar: 'month' })],
+        { requestId: id() },
+      )
+      const now = new Date(result.now)
+      expect(result.results[0].resetAt).toBe(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1))
+      expect(result.results[0].window).toBe(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1))
+    })
+
+    it('is all-or-nothing: a denial by the third check leaves the first two as they were', async () => {
+      const { store } = await setup()
+      const group = unique()
+      const checks = [
+        check(group, 'a', 'token-bucket', 10, 60_000),
+        check(group, 'b', 'sliding-window', 10, 60_000),
+        check(group, 'c', 'fixed-window', 1, 60_000),
+      ]
+      expect((await store.consume(checks, { requestId: id() })).allowed).toBe(true)
+      const denied = await store.consume(checks, { requestId: id() })
+      expect(denied.allowed).toBe(false)
+      expect(denied.results.map((r) => r.remaining)).toEqual([9, 9, 0])
+      const peek = await store.consume(
+        checks.map((c) => ({ ...c, cost: 0 })),
+        { requestId: id() },
+      )
+      expect(peek.results.map((r) => r.remaining)).toEqual([9, 9, 0])
+    })
+
+    it('is all-or-nothing across identities (hash slots)', async () => {
+      const { store } = await setup()
+      const checks = [
+        check(unique(), 'a', 'fixed-window', 10, 60_000),
+        check(unique(), 'b', 'fixed-window', 10, 60_000),
+        check(unique(), 'c', 'fixed-window', 1, 60_000),
+      ]
+      expect((await store.consume(checks, { requestId: id() })).allowed).toBe(true)
+      expect((await store.consume(checks, { requestId: id() })).allowed).toBe(false)
+      const peek = await store.consume(
+        checks.map((c) => ({ ...c, cost: 0 })),
+        { requestId: id() },
+      )
+      expect(peek.results.map((r) => r.remaining)).toEqual([9, 9, 0])
+    })
+
+    it.each(['token-bucket', 'sliding-window', 'fixed-window'] as const)(
+      '%s: adjust refunds and charges in the same window',
+      async (algorithm) => {
+        const { store } = await setup()
+        const c = check(unique(), 't', algorithm, 1000, 60_000, { cost: 300 })
+        const first = await store.consume([c], { requestId: id() })
+        expect(first.results[0].remaining).toBe(700)
+        await store.adjust([{ check: c, window: first.results[0].window, delta: -200 }], { requestId: id() })
+        const peek = await store.consume([{ ...c, cost: 0 }], { requestId: id() })
+        expect(peek.results[0].remaining).toBe(900)
+        await store.adjust([{ check: c, window: first.results[0].window, delta: 50 }], { requestId: id() })
+        expect((await store.consume([{ ...c, cost: 0 }], { requestId: id() })).results[0].remaining).toBe(850)
+      },
+    )
+
+    it('concurrency leases are taken, denied at the limit, and released by id', async () => {
+      const { store } = await setup()
+      const c = check(unique(), 'p', 'concurrency', 2, 60_000)
+      const a = id()
+      expect((await store.consume([c], { requestId: a })).allowed).toBe(true)
+      expect((await store.consume([c], { requestId: id() })).allowed).toBe(true)
+      expect((await store.consume([c], { requestId: id() })).allowed).toBe(false)
+      await store.adjust([{ check: c, window: 0, delta: -1 }], { requestId: a })
+      expect((await store.consume([c], { requestId: id() })).allowed).toBe(true)
+    })
+
+    it('says when a cost can never fit', async () => {
+      const { store } = await setup()
+      const result = await store.consume(
+        [check(unique(), 'big', 'token-bucket', 100, 60_000, { cost: 101 })],
+        { requestId: id() },
+      )
+      expect(result.allowed).toBe(false)
+      expect(result.results[0].retryAfterMs).toBe(-1)
+    })
+
+    it.each(['token-bucket', 'sliding-window', 'fixed-window'] as const)(
+      '%s: waiting retryAfterMs is enough',
+      async (algorithm) => {
+        const { store, advance } = await setup()
+        const c = check(unique(), 'w', algorithm, 2, 400)
+        await store.consume([c], { requestId: id() })
+        await store.consume([c], { requestId: id() })
+        const denied = await store.consume([c], { requestId: id() })
+        expect(denied.allowed).toBe(false)
+        await advance(denied.results[0].retryAfterMs)
+        expect((await store.consume([c], { requestId: id() })).allowed).toBe(true)
+      },
+    )
+  })
+}
