@@ -73,7 +73,10 @@ describe('Redis store', () => {
   it('a hammering client is denied from the local cache without a round trip', async () => {
     const client = redisClient(redis.port)
     await ready(client)
-    const limiter = createLimiter({ store: redisStore({ client, prefix: 'hammer:' }), rules: [{ name: 'two', requests: 2, per: '1m' }] })
+    const limiter = createLimiter({
+      store: redisStore({ client, prefix: 'hammer:' }),
+      rules: [{ name: 'two', requests: 2, per: '1m' }],
+    })
     await limiter.check(request('10.4.4.4'))
     await limiter.check(request('10.4.4.4'))
     expect((await limiter.check(request('10.4.4.4'))).allowed).toBe(false)
