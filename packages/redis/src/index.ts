@@ -1,5 +1,6 @@
 export { ADJUST_LUA, CONSUME_LUA } from './lua.js'
 export {
+  type FlexibleCallOptions,
   type FlexibleLimiter,
   type FlexibleResult,
   type FlexibleStoreOptions,

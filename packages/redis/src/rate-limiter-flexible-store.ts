@@ -6,12 +6,17 @@ import {
   type StoreCheckResult,
 } from '@llm-limit/core'
 
-/** The part of a rate-limiter-flexible limiter the bridge uses (RateLimiterPostgres, Mongo, Memcache, DynamoDB, Memory…). */
+/** Per-call options the bridge passes to rate-limiter-flexible (`customDuration` in seconds). */
+export interface FlexibleCallOptions {
+  customDuration?: number
+}
+
+/** The part of a rate-limiter-flexible limiter the bridge uses (RateLimiterPostgres, Mongo, Memcache, DynamoDB, Redis, Memory…). */
 export interface FlexibleLimiter {
-  consume(key: string, points?: number): Promise<FlexibleResult>
-  get(key: string): Promise<FlexibleResult | null>
-  reward(key: string, points?: number): Promise<unknown>
-  penalty(key: string, points?: number): Promise<unknown>
+  consume(key: string, points?: number, options?: FlexibleCallOptions): Promise<FlexibleResult>
+  get(key: string, options?: FlexibleCallOptions): Promise<FlexibleResult | null>
+  reward(key: string, points?: number, options?: FlexibleCallOptions): Promise<unknown>
+  penalty(key: string, points?: number, options?: FlexibleCallOptions): Promise<unknown>
 }
 
 /** rate-limiter-flexible's RateLimiterRes. */
@@ -23,45 +28,133 @@ export interface FlexibleResult {
 
 /** Options of `rateLimiterFlexibleStore()`. */
 export interface FlexibleStoreOptions {
-  /** Creates the limiter for one rule: e.g. `({ points, duration, keyPrefix }) => new RateLimiterPostgres({ storeClient, points, duration, keyPrefix })`. */
-  create: (options: { points: number; duration: number; keyPrefix: string }) => FlexibleLimiter
+  /**
+   * Creates the limiter of one rule, or a promise of it when the limiter must get ready first (RateLimiterPostgres
+   * creates its table asynchronously): e.g. `(options) => new RateLimiterRedis({ storeClient: redis, ...options })`.
+   */
+  create: (options: {
+    points: number
+    duration: number
+    keyPrefix: string
+  }) => FlexibleLimiter | Promise<FlexibleLimiter>
+  /** Prefix of every limiter's `keyPrefix` (`${keyPrefix}:${rule}`). @default 'llm-limit' */
+  keyPrefix?: string
 }
+
+/** One rule's limiter and the fixed window it counts in. */
+interface Bridged {
+  limiter: Promise<FlexibleLimiter>
+  points: number
+  durationMs: number
+}
+
+const DAY_MS = 86_400_000
+/** A refund that would land this close to the end of its window is dropped: the row could expire first and turn negative. */
+const END_GUARD_MS = 50
 
 function isResult(value: unknown): value is FlexibleResult {
-  return typeof value === 'object' && value !== null && 'msBeforeNext' in value
+  return typeof value === 'object' && value !== null && 'msBeforeNext' in value && 'consumedPoints' in value
 }
 
+/** The UTC calendar period around `now`: start and end, epoch ms. */
+function calendarPeriod(calendar: 'day' | 'month', now: number): [number, number] {
+  if (calendar === 'day') {
+    const start = Math.floor(now / DAY_MS) * DAY_MS
+    return [start, start + DAY_MS]
+  }
+  const date = new Date(now)
+  return [
+    Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), 1),
+    Date.UTC(date.getUTCFullYear(), date.getUTCMonth() + 1, 1),
+  ]
+}
+
+/** Where one check is counted now: its RLF key, the call options and, for calendar rules, the period. */
+function placeOf(check: StoreCheck, now: number) {
+  if (!check.calendar) return { key: check.key, options: undefined, period: undefined }
+  const period = calendarPeriod(check.calendar, now)
+  // A key per period with a duration that ends with it: exact UTC calendar windows on any RLF backend.
+  const options = { customDuration: Math.max(1, Math.ceil((period[1] - now) / 1000)) }
+  return { key: `${check.key}:${period[0]}`, options, period }
+}
+
+const storeError = (action: string, error: unknown) =>
+  new LlmLimitError(
+    'ERR_STORE',
+    `rate-limiter-flexible failed to ${action}: ${error instanceof Error ? error.message : String(error)}. Check the limiter's backend (database, Redis) and its connection.`,
+    { cause: error },
+  )
+
 /**
- * Backs request, token and cost rules with any rate-limiter-flexible limiter. Semantics: every
- * rule becomes an RLF fixed window of `per` (calendar rules become rolling windows of a day or 31
- * days); a decision is not atomic — rules are consumed in turn and those already charged are
- * rewarded when a later one denies; concurrency rules are not supported. Use redisStore for
- * atomic, exact decisions.
+ * Backs request, token and cost rules with any rate-limiter-flexible limiter. Semantics: every rolling rule is an
+ * RLF fixed window of `per` that starts at its first hit (a token bucket with a smaller `burst` becomes a window of
+ * `burst` per `per × burst / limit`); calendar rules are exact UTC days and months; a decision is not atomic — rules
+ * are consumed in turn and those already charged are rewarded when a later one denies; adjustments land only in the
+ * window they were reserved in; concurrency rules are not supported. Use redisStore for atomic, exact decisions.
  * @example
- * const store = rateLimiterFlexibleStore({ create: (o) => new RateLimiterPostgres({ storeClient: pool, ...o }) })
+ * const store = rateLimiterFlexibleStore({ create: (o) => new RateLimiterRedis({ storeClient: redis, ...o }) })
  */
 export function rateLimiterFlexibleStore(options: FlexibleStoreOptions): Store {
-  const limiters = new Map<string, FlexibleLimiter>()
-  const limiterFor = (check: StoreCheck): FlexibleLimiter => {
+  if (typeof options?.create !== 'function') {
+    throw new LlmLimitError(
+      'ERR_CONFIG',
+      'Expected `rateLimiterFlexibleStore({ create })` to get a function that returns a rate-limiter-flexible limiter, e.g. `create: (o) => new RateLimiterRedis({ storeClient, ...o })`.',
+    )
+  }
+  const prefix = options.keyPrefix ?? 'llm-limit'
+  const bridged = new Map<string, Bridged>()
+
+  const bridgedFor = (check: StoreCheck): Bridged => {
     if (check.algorithm === 'concurrency') {
       throw new LlmLimitError(
         'ERR_CONFIG',
         'rateLimiterFlexibleStore cannot hold concurrency leases; use memoryStore() or redisStore() for `concurrent` rules.',
       )
     }
-    const windowMs =
-      check.calendar === 'day' ? 86_400_000 : check.calendar === 'month' ? 31 * 86_400_000 : check.windowMs
-    const id = `${check.rule ?? 'rule'}:${check.limit}:${windowMs}`
-    let limiter = limiters.get(id)
-    if (!limiter) {
-      limiter = options.create({
-        points: check.limit,
-        duration: Math.max(1, Math.ceil(windowMs / 1000)),
-        keyPrefix: `llm-limit:${check.rule ?? 'rule'}`,
-      })
-      limiters.set(id, limiter)
+    const rule = check.rule ?? 'rule'
+    const id = `${rule}:${check.algorithm}:${check.limit}:${check.burst}:${check.windowMs}:${check.calendar ?? ''}`
+    let entry = bridged.get(id)
+    if (entry) return entry
+    let points = check.limit
+    let durationMs =
+      check.calendar === 'day' ? DAY_MS : check.calendar === 'month' ? 31 * DAY_MS : check.windowMs
+    if (check.algorithm === 'token-bucket' && check.burst > 0 && check.burst < check.limit) {
+      // Same long-run rate, and never more than `burst` at once within a window.
+      points = check.burst
+      durationMs = (check.windowMs * check.burst) / check.limit
     }
-    return limiter
+    const duration = Math.max(1, Math.ceil(durationMs / 1000))
+    const created = Promise.resolve()
+      .then(() => options.create({ points, duration, keyPrefix: `${prefix}:${rule}` }))
+      .catch((error: unknown) => {
+        // Forget the failure so the next decision tries again (the database may be back).
+        bridged.delete(id)
+        throw storeError(`create the limiter of rule '${rule}'`, error)
+      })
+    entry = { limiter: created, points, durationMs: duration * 1000 }
+    bridged.set(id, entry)
+    return entry
+  }
+
+  /** The start of the RLF window a state belongs to (rolling) or the calendar period start. */
+  const windowOf = (entry: Bridged, state: FlexibleResult | null, now: number, period?: [number, number]) =>
+    period ? period[0] : state && state.msBeforeNext >= 0 ? now + state.msBeforeNext - entry.durationMs : now
+
+  const peek = async (check: StoreCheck, now: number): Promise<StoreCheckResult> => {
+    const entry = bridgedFor(check)
+    const limiter = await entry.limiter
+    const place = placeOf(check, now)
+    const state = await limiter.get(place.key, place.options).catch((error: unknown) => {
+      throw storeError('read a counter', error)
+    })
+    const used = state ? Math.max(0, state.consumedPoints) : 0
+    return {
+      allowed: check.cost <= entry.points,
+      remaining: Math.max(0, entry.points - used),
+      resetAt: used > 0 && state ? (place.period ? place.period[1] : now + state.msBeforeNext) : now,
+      retryAfterMs: check.cost > entry.points ? -1 : 0,
+      window: windowOf(entry, state, now, place.period),
+    }
   }
 
   return {
@@ -72,63 +165,78 @@ export function rateLimiterFlexibleStore(options: FlexibleStoreOptions): Store {
       const charged: { check: StoreCheck; index: number }[] = []
       let allowed = true
       for (const check of checks) {
-        const limiter = limiterFor(check)
+        const entry = bridgedFor(check)
         if (check.cost === 0 || !allowed) {
-          const state = await limiter.get(check.key)
-          results.push({
-            allowed: true,
-            remaining: state?.remainingPoints ?? check.limit,
-            resetAt: now + (state?.msBeforeNext ?? 0),
-            retryAfterMs: 0,
-            window: 0,
-          })
+          results.push(await peek(check, now))
           continue
         }
-        if (check.cost > check.limit) {
+        if (check.cost > entry.points) {
           allowed = false
-          results.push({ allowed: false, remaining: 0, resetAt: now, retryAfterMs: -1, window: 0 })
+          results.push({ ...(await peek(check, now)), allowed: false, retryAfterMs: -1 })
           continue
         }
+        const limiter = await entry.limiter
+        const place = placeOf(check, now)
         try {
-          const result = await limiter.consume(check.key, check.cost)
+          const result = await limiter.consume(place.key, check.cost, place.options)
           charged.push({ check, index: results.length })
           results.push({
             allowed: true,
             remaining: result.remainingPoints,
-            resetAt: now + result.msBeforeNext,
+            resetAt: place.period ? place.period[1] : now + result.msBeforeNext,
             retryAfterMs: 0,
-            window: 0,
+            window: windowOf(entry, result, now, place.period),
           })
         } catch (error) {
-          if (!isResult(error))
-            throw new LlmLimitError('ERR_STORE', `rate-limiter-flexible failed: ${String(error)}`, {
-              cause: error,
-            })
+          if (!isResult(error)) throw storeError('consume', error)
           // RLF counts the rejected points too; give them back so a denial charges nothing.
-          await limiter.reward(check.key, check.cost)
+          await limiter.reward(place.key, check.cost, place.options).catch((rewardError: unknown) => {
+            throw storeError('refund a denied charge', rewardError)
+          })
           allowed = false
           results.push({
             allowed: false,
-            remaining: Math.max(0, error.remainingPoints),
-            resetAt: now + error.msBeforeNext,
+            remaining: Math.max(0, entry.points - (error.consumedPoints - check.cost)),
+            resetAt: place.period ? place.period[1] : now + error.msBeforeNext,
             retryAfterMs: Math.max(1, error.msBeforeNext),
-            window: 0,
+            window: windowOf(entry, error, now, place.period),
           })
         }
       }
       if (!allowed) {
+        // Not atomic: compensate the rules already charged, so a denial charges nothing.
         for (const { check, index } of charged) {
-          await limiterFor(check).reward(check.key, check.cost)
+          const limiter = await bridgedFor(check).limiter
+          const place = placeOf(check, now)
+          await limiter.reward(place.key, check.cost, place.options).catch((error: unknown) => {
+            throw storeError('compensate a charged rule', error)
+          })
           results[index] = { ...results[index], remaining: results[index].remaining + check.cost }
         }
       }
       return { allowed, now, results }
     },
     async adjust(adjustments) {
-      for (const { check, delta } of adjustments) {
-        const limiter = limiterFor(check)
-        if (delta < 0) await limiter.reward(check.key, -delta)
-        else if (delta > 0) await limiter.penalty(check.key, delta)
+      for (const { check, delta, window } of adjustments) {
+        if (delta === 0) continue
+        const entry = bridgedFor(check)
+        const limiter = await entry.limiter
+        const now = Date.now()
+        const place = placeOf(check, now)
+        if (place.period && place.period[0] !== window) continue
+        const state = await limiter.get(place.key, place.options).catch((error: unknown) => {
+          throw storeError('read a counter', error)
+        })
+        // Only the window that was reserved in: RLF would otherwise open a new window with the correction in it.
+        if (!state || state.msBeforeNext < END_GUARD_MS) continue
+        if (!place.period && Math.abs(windowOf(entry, state, now) - window) >= entry.durationMs / 2) continue
+        const done =
+          delta < 0
+            ? limiter.reward(place.key, -delta, place.options)
+            : limiter.penalty(place.key, delta, place.options)
+        await done.catch((error: unknown) => {
+          throw storeError('adjust a counter', error)
+        })
       }
     },
   }
