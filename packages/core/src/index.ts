@@ -19,6 +19,7 @@ export type {
 } from './engine/options.js'
 export { DEFAULT_RULES } from './engine/resolve-options.js'
 export { type ErrorCode, isLlmLimitError, LlmLimitError } from './errors.js'
+export { alreadyCounted } from './http/already-counted.js'
 export { type ErrorFormat, type ErrorResponse, errorCode, formatBody } from './http/format-body.js'
 export {
   formatHeaders,
@@ -30,6 +31,8 @@ export {
 export { createMiddlewareCore, type MiddlewareCore, type Outcome } from './http/middleware-core.js'
 export { type BodyResult, isJsonContentType, parseJsonText, readJsonBody } from './http/read-body.js'
 export { ResponseTracker, trackResponse } from './http/response-tracker.js'
+export { type NodeResponse, trackNodeResponse } from './http/track-node-response.js'
+export { errorWebResponse, trackWebResponse, webStreamChunks } from './http/web-response.js'
 export * from './identity/index.js'
 export * from './llm/index.js'
 export {

@@ -1,4 +1,5 @@
 import {
+  alreadyCounted,
   createMiddlewareCore,
   type Decision,
   isJsonContentType,
@@ -7,6 +8,7 @@ import {
   type Outcome,
   readJsonBody,
   trackInFlight,
+  trackNodeResponse,
 } from '@llm-limit/core'
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
 
@@ -25,10 +27,6 @@ export interface LlmLimitMiddleware extends RequestHandler {
   limiter: Limiter
 }
 
-/** Marks requests this middleware already counted, so a second mount never counts them twice. */
-const SEEN = Symbol('llm-limit.seen')
-type Marked = Request & { [SEEN]?: Set<LlmLimitMiddleware> }
-
 /**
  * Express middleware that limits requests, tokens, concurrency and dollars.
  * @example
@@ -39,15 +37,20 @@ export function llmLimit(options: LimiterOptions = {}): LlmLimitMiddleware {
   const core = createMiddlewareCore(options)
 
   const middleware = function llmLimitMiddleware(req: Request, res: Response, next: NextFunction): void {
-    const marked = req as Marked
-    const seen = marked[SEEN] ?? new Set()
-    marked[SEEN] = seen
-    if (seen.has(middleware)) {
+    if (alreadyCounted(req, middleware)) {
       next()
       return
     }
-    seen.add(middleware)
-    handle(req, res).then((proceed) => proceed && next(), next)
+    handle(req, res).then((proceed) => {
+      if (!proceed) return
+      // In flight while the rest of the stack runs synchronously: where a limiter built per request would be built.
+      trackInFlight(1)
+      try {
+        next()
+      } finally {
+        trackInFlight(-1)
+      }
+    }, next)
   } as LlmLimitMiddleware
 
   async function handle(req: Request, res: Response): Promise<boolean> {
@@ -76,10 +79,9 @@ export function llmLimit(options: LimiterOptions = {}): LlmLimitMiddleware {
     )
     req.llmLimit = outcome.decision
     if (outcome.denial) return send(res, outcome.denial, outcome.headers)
-    for (const name in outcome.headers) res.setHeader(name, outcome.headers[name])
-    if (outcome.tracker) track(res, outcome.tracker)
-    trackInFlight(1)
-    res.once('close', () => trackInFlight(-1))
+    const headers = outcome.headers
+    for (const name in headers) res.setHeader(name, headers[name])
+    if (outcome.tracker) trackNodeResponse(res, outcome.tracker)
     return true
   }
 
@@ -92,30 +94,4 @@ function send(res: Response, denial: NonNullable<Outcome['denial']>, headers: Re
   res.status(denial.status).setHeader('content-type', `${denial.contentType}; charset=utf-8`)
   res.end(denial.body)
   return false
-}
-
-/** Tees the response body into the tracker and settles on finish or abort. */
-function track(res: Response, tracker: NonNullable<Outcome['tracker']>): void {
-  const write = res.write
-  const end = res.end
-  let started = false
-  const start = () => {
-    if (started) return
-    started = true
-    tracker.headers(res.statusCode, res.getHeader('content-type')?.toString())
-  }
-  res.write = function (this: Response, chunk: unknown, ...rest: unknown[]) {
-    start()
-    if (typeof chunk === 'string' || chunk instanceof Uint8Array) tracker.chunk(chunk)
-    return (write as (...args: unknown[]) => boolean).call(this, chunk, ...rest)
-  } as Response['write']
-  res.end = function (this: Response, chunk?: unknown, ...rest: unknown[]) {
-    start()
-    if (typeof chunk === 'string' || chunk instanceof Uint8Array) tracker.chunk(chunk)
-    return (end as (...args: unknown[]) => Response).call(this, chunk, ...rest)
-  } as Response['end']
-  res.once('finish', () => tracker.finish())
-  res.once('close', () => {
-    if (!res.writableFinished) tracker.abort()
-  })
 }

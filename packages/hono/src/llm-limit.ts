@@ -1,15 +1,19 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import {
+  alreadyCounted,
   clientIpFromForwarded,
   createMiddlewareCore,
   type Decision,
-  type ErrorResponse,
+  errorWebResponse,
   isJsonContentType,
   type Limiter,
   type LimiterOptions,
-  type LimitRequest,
-  type ResponseTracker,
+  type NodeResponse,
   readJsonBody,
   trackInFlight,
+  trackNodeResponse,
+  trackWebResponse,
+  webStreamChunks,
 } from '@llm-limit/core'
 import type { Context, MiddlewareHandler } from 'hono'
 
@@ -38,8 +42,10 @@ export type LlmLimitMiddleware = MiddlewareHandler & {
   limiter: Limiter
 }
 
-const SEEN = 'llm-limit.seen'
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
+
+/** What @hono/node-server puts in `c.env`: Node's own request and response. */
+type NodeBindings = { incoming?: IncomingMessage; outgoing?: NodeResponse & ServerResponse }
 
 /**
  * Hono middleware that limits requests, tokens, concurrency and dollars; the decision is
@@ -52,48 +58,36 @@ export function llmLimit(options: HonoLimitOptions = {}): LlmLimitMiddleware {
   const getIp = options.getIp ?? socketIp(options.trustedProxies ?? [])
 
   const middleware = async function llmLimitMiddleware(c: Context, next: () => Promise<void>) {
-    const seen = (c.get(SEEN as never) as Set<unknown> | undefined) ?? new Set<unknown>()
-    if (seen.has(middleware)) return next()
-    seen.add(middleware)
-    c.set(SEEN as never, seen as never)
-    // On @hono/node-server, Node's own request holds the headers; touching c.req.raw.body would build
-    // a full fetch Request (and an AbortSignal) for every request.
-    const incoming = (
-      c.env as
-        | { incoming?: { headers: LimitRequest['headers']; socket?: { remoteAddress?: string } } }
-        | undefined
-    )?.incoming
+    if (alreadyCounted(c, middleware)) return next()
+    const { incoming, outgoing } = (c.env ?? {}) as NodeBindings
+    // On @hono/node-server, Node's own request holds the headers; touching c.req.raw.headers would
+    // build a full fetch Request for every request.
     const headers = incoming?.headers ?? Object.fromEntries(c.req.raw.headers)
     const type = headers['content-type'] as string | undefined
     let body: unknown
     if (BODY_METHODS.has(c.req.method) && isJsonContentType(type)) {
       // Read a clone so the handler can still read the original; the parsed JSON is cached for it.
       const clone = c.req.raw.clone().body as ReadableStream<Uint8Array>
-      const read = await readJsonBody(
-        chunks(clone),
-        type,
-        core.maxBodyBytes,
-        headers['content-length'] as string | undefined,
-      )
-      if (!read.ok) return respond(core.bodyError(read.status, read.message), {})
+      const contentLength = headers['content-length'] as string | undefined
+      const read = await readJsonBody(webStreamChunks(clone), type, core.maxBodyBytes, contentLength)
+      if (!read.ok) return errorWebResponse(core.bodyError(read.status, read.message), {})
       body = read.body
       const cache = (c.req as unknown as { bodyCache?: Record<string, unknown> }).bodyCache
       if (cache && body !== undefined) cache.json = Promise.resolve(body)
     }
-    const outcome = await core.handle(
-      { method: c.req.method, path: c.req.path, headers, ip: getIp(c), body },
-      c.req.raw,
-      incoming?.socket?.remoteAddress,
-    )
+    const request = { method: c.req.method, path: c.req.path, headers, ip: getIp(c), body }
+    const outcome = await core.handle(request, c.req.raw, incoming?.socket?.remoteAddress)
     c.set('llmLimit', outcome.decision)
-    if (outcome.denial) return respond(outcome.denial, outcome.headers)
-    trackInFlight(1)
-    try {
-      await next()
-    } finally {
-      trackInFlight(-1)
+    if (outcome.denial) return errorWebResponse(outcome.denial, outcome.headers)
+    if (outgoing && typeof outgoing.setHeader === 'function') {
+      // Node's response takes the headers now and merges the handler's over them, which keeps
+      // node-server's fast path (a Response whose headers are never materialised).
+      for (const name in outcome.headers) outgoing.setHeader(name, outcome.headers[name])
+      if (outcome.tracker) trackNodeResponse(outgoing, outcome.tracker)
+      return runNext(next)
     }
-    const res = finish(c.res, outcome.headers, outcome.tracker)
+    await runNext(next)
+    const res = trackWebResponse(c.res, outcome.headers, outcome.tracker)
     if (res !== c.res) {
       // Clearing first stops Hono's setter from copying the old response's headers over ours.
       c.res = undefined
@@ -105,87 +99,13 @@ export function llmLimit(options: HonoLimitOptions = {}): LlmLimitMiddleware {
   return middleware
 }
 
-/**
- * The chunks of a stream; stopping early cancels it without waiting, because cancelling one branch
- * of a cloned (tee'd) body only settles once the other branch is cancelled too.
- */
-function chunks(stream: ReadableStream<Uint8Array>): AsyncIterable<Uint8Array> {
-  const reader = stream.getReader()
-  return {
-    [Symbol.asyncIterator]: () => ({
-      next: () => reader.read() as Promise<IteratorResult<Uint8Array>>,
-      return: () => {
-        reader.cancel().catch(() => {})
-        return Promise.resolve({ done: true as const, value: undefined })
-      },
-    }),
+async function runNext(next: () => Promise<void>): Promise<void> {
+  trackInFlight(1)
+  try {
+    await next()
+  } finally {
+    trackInFlight(-1)
   }
-}
-
-function respond(denial: ErrorResponse, headers: Record<string, string>): Response {
-  return new Response(denial.body, {
-    status: denial.status,
-    headers: { ...headers, 'content-type': `${denial.contentType}; charset=utf-8` },
-  })
-}
-
-/**
- * Adds our headers to the response in place (keeping @hono/node-server's fast path), or returns a
- * new response when the body must be teed into the tracker or the headers are immutable (fetch()).
- * A new response is built from an explicit init: node-server's lightweight Response drops headers
- * set on a response it copies.
- */
-function finish(
-  res: Response,
-  headers: Record<string, string>,
-  tracker: ResponseTracker | undefined,
-): Response {
-  if (!tracker) {
-    try {
-      const target = res.headers
-      for (const name in headers) target.set(name, headers[name])
-      return res
-    } catch {
-      // Immutable headers: fall through and rebuild.
-    }
-  }
-  let body = res.body
-  if (tracker) {
-    tracker.headers(res.status, res.headers.get('content-type') ?? undefined)
-    if (body) body = tee(body, tracker)
-    else tracker.finish()
-  }
-  const merged = new Headers(res.headers)
-  for (const name in headers) merged.set(name, headers[name])
-  return new Response(body, { status: res.status, statusText: res.statusText, headers: merged })
-}
-
-function tee(
-  body: ReadableStream<Uint8Array>,
-  tracker: ResponseTracker,
-): ReadableStream<Uint8Array<ArrayBuffer>> {
-  const reader = body.getReader()
-  return new ReadableStream<Uint8Array<ArrayBuffer>>({
-    async pull(controller) {
-      try {
-        const { done, value } = await reader.read()
-        if (done) {
-          tracker.finish()
-          controller.close()
-          return
-        }
-        tracker.chunk(value)
-        controller.enqueue(value as Uint8Array<ArrayBuffer>)
-      } catch (error) {
-        tracker.abort()
-        controller.error(error)
-      }
-    },
-    cancel(reason) {
-      tracker.abort()
-      return reader.cancel(reason)
-    },
-  })
 }
 
 /** The socket address from @hono/node-server, honouring X-Forwarded-For only from trusted proxies. */

@@ -1,14 +1,14 @@
-import { Readable, Transform } from 'node:stream'
 import {
+  alreadyCounted,
   createMiddlewareCore,
   type Decision,
   type ErrorResponse,
   isJsonContentType,
   type Limiter,
   type LimiterOptions,
-  type ResponseTracker,
   readJsonBody,
   trackInFlight,
+  trackNodeResponse,
 } from '@llm-limit/core'
 import type { Context, Middleware, Next } from 'koa'
 
@@ -29,8 +29,6 @@ export interface LlmLimitMiddleware extends Middleware {
   limiter: Limiter
 }
 
-const SEEN = Symbol('llm-limit.seen')
-
 /**
  * Koa middleware that limits requests, tokens, concurrency and dollars; the decision is on
  * `ctx.state.llmLimit`.
@@ -41,19 +39,11 @@ export function llmLimit(options: LimiterOptions = {}): LlmLimitMiddleware {
   const core = createMiddlewareCore(options)
 
   const middleware = async function llmLimitMiddleware(ctx: Context, next: Next): Promise<void> {
-    const state = ctx.state as Record<symbol, Set<unknown>>
-    const seen = state[SEEN] ?? new Set<unknown>()
-    state[SEEN] = seen
-    if (seen.has(middleware)) return next()
-    seen.add(middleware)
+    if (alreadyCounted(ctx, middleware)) return next()
     const type = ctx.get('content-type') || undefined
     if (ctx.request.body === undefined && ctx.req.readable && isJsonContentType(type)) {
-      const read = await readJsonBody(
-        ctx.req,
-        type,
-        core.maxBodyBytes,
-        ctx.get('content-length') || undefined,
-      )
+      const contentLength = ctx.get('content-length') || undefined
+      const read = await readJsonBody(ctx.req, type, core.maxBodyBytes, contentLength)
       if (!read.ok) return send(ctx, core.bodyError(read.status, read.message))
       ctx.request.body = read.body
     }
@@ -63,9 +53,12 @@ export function llmLimit(options: LimiterOptions = {}): LlmLimitMiddleware {
       ctx.req.socket.remoteAddress,
     )
     ctx.state.llmLimit = outcome.decision
-    ctx.set(outcome.headers)
+    const res = ctx.res
+    for (const name in outcome.headers) res.setHeader(name, outcome.headers[name])
     if (outcome.denial) return send(ctx, outcome.denial)
     const tracker = outcome.tracker
+    // Koa writes the body to Node's response after the middleware chain returns, so the tracker sees it there.
+    if (tracker) trackNodeResponse(res, tracker)
     trackInFlight(1)
     try {
       await next()
@@ -75,7 +68,6 @@ export function llmLimit(options: LimiterOptions = {}): LlmLimitMiddleware {
     } finally {
       trackInFlight(-1)
     }
-    if (tracker) track(ctx, tracker)
   } as LlmLimitMiddleware
 
   middleware.limiter = core.limiter
@@ -86,31 +78,4 @@ function send(ctx: Context, denial: ErrorResponse): void {
   ctx.status = denial.status
   ctx.type = denial.contentType
   ctx.body = denial.body
-}
-
-/** Feeds the body Koa is about to send into the tracker; settles on finish or abort. */
-function track(ctx: Context, tracker: ResponseTracker): void {
-  tracker.headers(ctx.status, ctx.response.get('content-type') || undefined)
-  const body: unknown = ctx.body
-  if (body instanceof Readable) {
-    const type = ctx.response.get('content-type')
-    ctx.body = body.pipe(
-      new Transform({
-        transform(chunk: Buffer | string, _encoding, callback) {
-          tracker.chunk(chunk)
-          callback(null, chunk)
-        },
-      }),
-    )
-    // Replacing the body must not lose the content type the handler chose.
-    if (type) ctx.type = type
-  } else if (typeof body === 'string' || body instanceof Uint8Array) {
-    tracker.chunk(body)
-  } else if (body !== null && body !== undefined) {
-    tracker.chunk(JSON.stringify(body))
-  }
-  ctx.res.once('finish', () => tracker.finish())
-  ctx.res.once('close', () => {
-    if (!ctx.res.writableFinished) tracker.abort()
-  })
 }
