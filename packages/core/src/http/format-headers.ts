@@ -31,6 +31,13 @@ export function resolveHeaderOptions(options: HeaderOptions | undefined): Resolv
   return { openai: options?.openai ?? true, ietf, legacy: options?.legacy ?? true }
 }
 
+/** The rules a header set reports on, found in one pass: the tightest overall, of requests, of tokens. */
+interface Tightest {
+  any: RuleState | undefined
+  requests: RuleState | undefined
+  tokens: RuleState | undefined
+}
+
 /**
  * The rate-limit headers of a decision: OpenAI, IETF and legacy sets as configured, plus
  * `Retry-After`, `retry-after-ms` and `x-should-retry` on denials.
@@ -43,15 +50,14 @@ export function formatHeaders(decision: Decision, options?: HeaderOptions): Reco
   const headers: Record<string, string> = {}
   const rules = decision.rules
   if (rules.length > 0) {
-    if (resolved.openai) openaiHeaders(rules, headers)
-    if (resolved.ietf) ietfHeaders(rules, resolved.ietf, headers)
+    const tightest = tightestRules(rules)
+    if (resolved.openai) openaiHeaders(tightest, headers)
+    if (resolved.ietf) ietfHeaders(rules, tightest.any as RuleState, resolved.ietf, headers)
     if (resolved.legacy) {
-      const rule = mostRestrictive(rules, undefined)
-      if (rule) {
-        headers['x-ratelimit-limit'] = String(rule.limit)
-        headers['x-ratelimit-remaining'] = String(rule.remaining)
-        headers['x-ratelimit-reset'] = String(Math.ceil((Date.now() + rule.resetMs) / 1000))
-      }
+      const rule = tightest.any as RuleState
+      headers['x-ratelimit-limit'] = String(rule.limit)
+      headers['x-ratelimit-remaining'] = String(rule.remaining)
+      headers['x-ratelimit-reset'] = String(Math.ceil((Date.now() + rule.resetMs) / 1000))
     }
   }
   if (!decision.allowed) {
@@ -70,24 +76,34 @@ export function formatHeaders(decision: Decision, options?: HeaderOptions): Reco
 
 /** Formats ms the way OpenAI does: `120ms`, `1s`, `1.5s`, `6m0s`, `1h2m3s`. */
 export function formatResetDuration(ms: number): string {
-  const total = Math.max(0, Math.ceil(ms))
+  const total = ms > 0 ? Math.ceil(ms) : 0
   if (total < 1000) return `${total}ms`
   const hours = Math.floor(total / 3_600_000)
   const minutes = Math.floor((total % 3_600_000) / 60_000)
-  const seconds = Number(((total % 60_000) / 1000).toFixed(3))
+  const rest = total % 60_000
+  const whole = Math.floor(rest / 1000)
+  const fraction = rest % 1000
+  // Integer arithmetic: toFixed() and Number() cost more than the rest of the header set.
+  let seconds = String(whole)
+  if (fraction > 0) {
+    const digits = fraction < 10 ? `00${fraction}` : fraction < 100 ? `0${fraction}` : String(fraction)
+    seconds += `.${digits.replace(TRAILING_ZEROS, '')}`
+  }
   if (hours > 0) return `${hours}h${minutes}m${seconds}s`
   if (minutes > 0) return `${minutes}m${seconds}s`
   return `${seconds}s`
 }
 
-function openaiHeaders(rules: readonly RuleState[], headers: Record<string, string>): void {
-  const requests = mostRestrictive(rules, 'requests')
+const TRAILING_ZEROS = /0+$/
+
+function openaiHeaders(tightest: Tightest, headers: Record<string, string>): void {
+  const requests = tightest.requests
   if (requests) {
     headers['x-ratelimit-limit-requests'] = String(requests.limit)
     headers['x-ratelimit-remaining-requests'] = String(requests.remaining)
     headers['x-ratelimit-reset-requests'] = formatResetDuration(requests.resetMs)
   }
-  const tokens = mostRestrictive(rules, 'tokens')
+  const tokens = tightest.tokens
   if (tokens) {
     headers['x-ratelimit-limit-tokens'] = String(tokens.limit)
     headers['x-ratelimit-remaining-tokens'] = String(tokens.remaining)
@@ -95,10 +111,13 @@ function openaiHeaders(rules: readonly RuleState[], headers: Record<string, stri
   }
 }
 
-function ietfHeaders(rules: readonly RuleState[], draft: IetfDraft, headers: Record<string, string>): void {
+function ietfHeaders(
+  rules: readonly RuleState[],
+  rule: RuleState,
+  draft: IetfDraft,
+  headers: Record<string, string>,
+): void {
   if (draft === 'draft-6' || draft === 'draft-7') {
-    const rule = mostRestrictive(rules, undefined)
-    if (!rule) return
     const reset = Math.ceil(rule.resetMs / 1000)
     headers['ratelimit-policy'] = rules.map((state) => `${quota(state)};w=${windowSeconds(state)}`).join(', ')
     if (draft === 'draft-6') {
@@ -119,50 +138,83 @@ function ietfHeaders(rules: readonly RuleState[], draft: IetfDraft, headers: Rec
   headers.ratelimit = value
 }
 
-const POLICIES = new Map<string, string>()
-
-/** The structured RateLimit-Policy of a rule set; it only changes with the rules, so it is memoised. */
-function structuredPolicy(rules: readonly RuleState[], units: boolean): string {
-  let key = units ? '1' : '0'
-  for (const state of rules)
-    key += `|${state.name}:${state.limit}:${state.windowMs > 0 ? state.windowMs : Math.ceil(state.resetMs / 1000) * 1000}`
-  let policy = POLICIES.get(key)
-  if (policy === undefined) {
-    policy = rules
-      .map((state) => {
-        const window = state.measure === 'concurrent' ? '' : `;w=${windowSeconds(state)}`
-        return `"${state.name}";q=${quota(state)}${window}${units ? unitOf(state) : ''}`
-      })
-      .join(', ')
-    if (POLICIES.size >= 1000) POLICIES.clear()
-    POLICIES.set(key, policy)
-  }
-  return policy
+/** One memoised RateLimit-Policy: the rule fields it was built from, and the value. */
+interface PolicyEntry {
+  units: boolean
+  names: string[]
+  limits: number[]
+  windows: number[]
+  value: string
 }
 
-/** The denied rule, or the one with the least left relative to its limit (of one kind, if given). */
-function mostRestrictive(
-  rules: readonly RuleState[],
-  kind: 'requests' | 'tokens' | undefined,
-): RuleState | undefined {
-  let best: RuleState | undefined
-  let bestRatio = Number.POSITIVE_INFINITY
-  for (const rule of rules) {
-    if (kind === 'requests' && rule.measure !== 'requests') continue
-    if (
-      kind === 'tokens' &&
-      rule.measure !== 'tokens' &&
-      rule.measure !== 'inputTokens' &&
-      rule.measure !== 'outputTokens'
-    )
-      continue
+const POLICIES: PolicyEntry[] = []
+
+/**
+ * The structured RateLimit-Policy of a rule set. It only changes with the rules, so it is
+ * memoised; entries are matched field by field, which costs less than building a key string.
+ */
+function structuredPolicy(rules: readonly RuleState[], units: boolean): string {
+  for (const entry of POLICIES) if (matches(entry, rules, units)) return entry.value
+  const value = rules
+    .map((state) => {
+      const window = state.measure === 'concurrent' ? '' : `;w=${windowSeconds(state)}`
+      return `"${state.name}";q=${quota(state)}${window}${units ? unitOf(state) : ''}`
+    })
+    .join(', ')
+  // Rule sets are few (routes × plans); a bounded list keeps a misuse from growing without end.
+  if (POLICIES.length >= 64) POLICIES.shift()
+  POLICIES.push({
+    units,
+    names: rules.map((state) => state.name),
+    limits: rules.map((state) => state.limit),
+    windows: rules.map(policyWindow),
+    value,
+  })
+  return value
+}
+
+function matches(entry: PolicyEntry, rules: readonly RuleState[], units: boolean): boolean {
+  if (entry.units !== units || entry.names.length !== rules.length) return false
+  for (let i = 0; i < rules.length; i++) {
+    const state = rules[i]
+    if (entry.names[i] !== state.name || entry.limits[i] !== state.limit) return false
+    if (entry.windows[i] !== policyWindow(state)) return false
+  }
+  return true
+}
+
+/** The window a policy reports: the rule's own, or for calendar rules the whole seconds to the next reset. */
+function policyWindow(state: RuleState): number {
+  return state.windowMs > 0 ? state.windowMs : Math.ceil(state.resetMs / 1000) * 1000
+}
+
+/** The denied rule, else the one with the least left relative to its limit; overall, of requests and of tokens. */
+function tightestRules(rules: readonly RuleState[]): Tightest {
+  const tightest: Tightest = { any: undefined, requests: undefined, tokens: undefined }
+  let any = Number.POSITIVE_INFINITY
+  let requests = any
+  let tokens = any
+  for (let i = 0; i < rules.length; i++) {
+    const rule = rules[i]
     const ratio = rule.denied ? -1 : rule.remaining / rule.limit
-    if (ratio < bestRatio) {
-      best = rule
-      bestRatio = ratio
+    if (ratio < any) {
+      tightest.any = rule
+      any = ratio
+    }
+    const measure = rule.measure
+    if (measure === 'requests') {
+      if (ratio < requests) {
+        tightest.requests = rule
+        requests = ratio
+      }
+    } else if (measure === 'tokens' || measure === 'inputTokens' || measure === 'outputTokens') {
+      if (ratio < tokens) {
+        tightest.tokens = rule
+        tokens = ratio
+      }
     }
   }
-  return best
+  return tightest
 }
 
 /** Structured-field integers cannot hold dollars, so cost quotas are sent in micro-USD. */
