@@ -4,11 +4,16 @@ import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
 import { median } from './median.js'
 
-/** Requests per second of one server kind (median of interleaved rounds). */
+/** One server kind's figures (medians of interleaved rounds). */
 export interface HttpResult {
   kind: string
+  /** Requests per second autocannon saw. */
   requestsPerSecond: number
+  /** The server process's own CPU time per request, in µs: its cost, whoever is the bottleneck. */
+  cpuMicrosPerRequest: number
 }
+
+type Sample = { cpuMicros: number; requests: number }
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -33,7 +38,12 @@ async function startServer(kind: string) {
       reject(new Error(`Server '${kind}' exited with code ${code} before it was ready.`)),
     )
   })
-  return { port, stop: () => child.kill() }
+  const sample = () =>
+    new Promise<Sample>((resolve) => {
+      child.once('message', (message) => resolve(message as Sample))
+      child.send('sample')
+    })
+  return { port, sample, stop: () => child.kill() }
 }
 
 async function load(port: number, seconds: number): Promise<number> {
@@ -49,15 +59,25 @@ async function load(port: number, seconds: number): Promise<number> {
 }
 
 /** Starts every server kind in its own process and loads them in interleaved rounds. */
-export async function runHttp(kinds: string[], rounds = 3, seconds = 4): Promise<HttpResult[]> {
+export async function runHttp(kinds: string[], rounds = 5, seconds = 3): Promise<HttpResult[]> {
   const servers = await Promise.all(kinds.map(startServer))
   try {
     for (const server of servers) await load(server.port, 1)
-    const samples = kinds.map(() => [] as number[])
+    const rates = kinds.map(() => [] as number[])
+    const costs = kinds.map(() => [] as number[])
     for (let round = 0; round < rounds; round++) {
-      for (let i = 0; i < kinds.length; i++) samples[i].push(await load(servers[i].port, seconds))
+      for (let i = 0; i < kinds.length; i++) {
+        const before = await servers[i].sample()
+        rates[i].push(await load(servers[i].port, seconds))
+        const after = await servers[i].sample()
+        costs[i].push((after.cpuMicros - before.cpuMicros) / (after.requests - before.requests))
+      }
     }
-    return kinds.map((kind, i) => ({ kind, requestsPerSecond: median(samples[i]) }))
+    return kinds.map((kind, i) => ({
+      kind,
+      requestsPerSecond: median(rates[i]),
+      cpuMicrosPerRequest: median(costs[i]),
+    }))
   } finally {
     for (const server of servers) server.stop()
   }

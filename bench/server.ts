@@ -1,4 +1,5 @@
 // A benchmark server in its own process: `tsx server.ts <kind> <port>` (the built packages, as users run them).
+import type { Server } from 'node:http'
 import { serve } from '@hono/node-server'
 import { llmLimit } from '@llm-limit/express'
 import { llmLimit as honoLimit } from '@llm-limit/hono'
@@ -24,7 +25,9 @@ const rules = [
   { name: 'hour', by: 'ip' as const, requests: huge, per: '1h' as const, algorithm: 'fixed-window' as const },
 ]
 
-const servers: Record<string, () => (port: number) => void> = {
+type Listen = (port: number) => Server
+
+const servers: Record<string, () => Listen> = {
   'express-bare': () => expressApp(),
   'express-rate-limit': () =>
     expressApp(rateLimit({ windowMs: 60_000, limit: huge, standardHeaders: 'draft-8', legacyHeaders: true })),
@@ -61,15 +64,14 @@ function koaApp(middleware?: Koa.Middleware) {
   app.use((ctx) => {
     ctx.body = { ok: true }
   })
-  return (port: number) => app.listen(port, '127.0.0.1', () => process.send?.('ready'))
+  return (port: number) => app.listen(port, '127.0.0.1', ready)
 }
 
 function honoApp(middleware?: MiddlewareHandler) {
   const app = new Hono()
   if (middleware) app.use(middleware)
   app.get('/', (c) => c.json({ ok: true }))
-  return (port: number) =>
-    serve({ fetch: app.fetch, port, hostname: '127.0.0.1' }, () => process.send?.('ready'))
+  return (port: number) => serve({ fetch: app.fetch, port, hostname: '127.0.0.1' }, ready) as Server
 }
 
 function expressApp(middleware?: express.RequestHandler) {
@@ -79,11 +81,23 @@ function expressApp(middleware?: express.RequestHandler) {
   app.get('/', (_req, res) => {
     res.json({ ok: true })
   })
-  return (port: number) => app.listen(port, '127.0.0.1', () => process.send?.('ready'))
+  return (port: number) => app.listen(port, '127.0.0.1', ready)
 }
+
+const ready = () => process.send?.({ ready: true })
 
 const start = servers[kind]
 if (!start)
   throw new Error(`Unknown server kind '${kind}'; expected one of ${Object.keys(servers).join(', ')}.`)
-start()(Number(portText))
+const server = start()(Number(portText))
+// The parent asks for this process's CPU time and request count around each load round, so the
+// server's own cost per request is measured even when the load generator is the bottleneck.
+let requests = 0
+server.on('request', () => {
+  requests++
+})
+process.on('message', () => {
+  const { user, system } = process.cpuUsage()
+  process.send?.({ cpuMicros: user + system, requests })
+})
 process.on('SIGINT', () => process.exit(0))
