@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto'
 import type { Estimate, Usage } from '../types.js'
+import { type CachedCount, createMessageCache } from './message-cache.js'
 import type { LlmRequest } from './parse-request.js'
-import { costMicroUsd, DEFAULT_PRICES, type PriceTable, resolvePrice } from './prices.js'
-import { calibrationFor, encodingFor, gptTokenizer, type Tokenizer } from './tokenizer.js'
+import { costMicroUsd, DEFAULT_PRICES, type Price, type PriceTable, resolvePrice } from './prices.js'
+import { gptTokenizer, type Tokenizer } from './tokenizer.js'
 
 /** Options of `createEstimator()`. */
 export interface EstimatorOptions {
@@ -30,10 +31,20 @@ export interface Estimator {
 export const CHAT_OVERHEAD = { perMessage: 3, perName: 1, reply: 3 } as const
 /** A low-detail image, and the default assumption for high detail (a 512 px tile grid of a typical image). */
 export const IMAGE_TOKENS = { low: 85, high: 765 } as const
-/** Cache keys longer than this are hashed rather than kept. */
-const KEY_LIMIT = 2048
+/** Texts up to this length are kept in the cache as they are; longer ones by their SHA-256. */
+const KEEP_LIMIT = 8192
+/** Texts longer than this are not cached: the guard samples them, which costs less than hashing them. */
+const CACHE_LIMIT = 262_144
+/** Distinct models whose cache scope and price are remembered. */
+const MODEL_LIMIT = 1024
 
 type Message = Record<string, unknown>
+
+/** What an estimate needs to know about a model, resolved once per model. */
+interface ModelInfo {
+  readonly scope: string
+  readonly price: Price
+}
 
 /**
  * Creates an estimator. Chat clients resend the whole history every turn, so each distinct
@@ -44,37 +55,71 @@ export function createEstimator(options: EstimatorOptions = {}): Estimator {
   const cacheSize = options.cacheSize ?? 10_000
   const defaultOutput = options.defaultOutputTokens ?? 1024
   const prices: PriceTable = options.prices ? { ...DEFAULT_PRICES, ...options.prices } : DEFAULT_PRICES
-  const cache = new Map<string, Map<string, number>>()
+  // About 1 KB of text per remembered message on average bounds the memory as well as the count.
+  const cache = cacheSize > 0 ? createMessageCache(cacheSize, cacheSize * 1024) : undefined
+  const models = new Map<string, ModelInfo>()
+  // The cached text counted last in the current request: a resent history is found by following it.
+  let previous: CachedCount | undefined
 
   const count = (text: string, model: string) => (text === '' ? 0 : tokenizer.count(text, model))
 
-  /** One message's tokens, cached by encoding (`prefix`), role and content. */
-  const message = (
-    value: unknown,
-    model: string,
-    prefix: string,
-    count: (message: Message, model: string) => number,
-  ): number => {
-    if (typeof value !== 'object' || value === null) return 0
-    if (cacheSize === 0) return count(value as Message, model)
-    const record = value as Message
-    // Plain text messages of a known role are keyed by their content string itself: it arrives flat
-    // from JSON.parse, so the lookup hashes it once and copies nothing.
-    const simple = isPlain(record)
-    const bucket = simple ? `${prefix}${record.role as string}` : prefix
-    const text = simple ? (record.content as string) : JSON.stringify(record)
-    const key = text.length <= KEY_LIMIT ? text : fingerprint(text)
-    let entries = cache.get(bucket)
-    if (entries === undefined) {
-      entries = new Map()
-      cache.set(bucket, entries)
+  const modelInfo = (model: string): ModelInfo => {
+    let info = models.get(model)
+    if (info === undefined) {
+      if (models.size >= MODEL_LIMIT) models.clear()
+      info = { scope: tokenizer.cacheKey?.(model) ?? `model:${model}`, price: resolvePrice(model, prices) }
+      models.set(model, info)
     }
-    const hit = entries.get(key)
-    if (hit !== undefined) return hit
-    const tokens = count(record, model)
-    if (entries.size >= cacheSize) entries.delete(entries.keys().next().value as string)
-    entries.set(key, tokens)
+    return info
+  }
+
+  /**
+   * `compute(value, model)`, remembered under the model's scope, the text's `form` and `extra`;
+   * `compute` is a stable function, not a closure, so a hit allocates nothing.
+   */
+  const cached = <Value>(
+    scope: string,
+    form: string,
+    text: string,
+    extra: string | undefined,
+    compute: (value: Value, model: string) => number,
+    value: Value,
+    model: string,
+  ): number => {
+    if (cache === undefined || text.length > CACHE_LIMIT) return compute(value, model)
+    const kept = text.length <= KEEP_LIMIT
+    const key = kept ? text : digest(text)
+    // A digest is never compared with a kept text: its form says which it is.
+    const keyForm = kept ? form : `sha256:${form}`
+    const hit = cache.find(previous, scope, keyForm, key, extra)
+    if (hit !== undefined) {
+      previous = hit
+      return hit.tokens
+    }
+    const tokens = compute(value, model)
+    previous = cache.add(previous, scope, keyForm, key, extra, tokens)
     return tokens
+  }
+
+  /** One message's tokens: plain text messages by their fields, anything else by its JSON. */
+  const message = (value: unknown, model: string, scope: string): number => {
+    if (typeof value !== 'object' || value === null) return 0
+    const record = value as Message
+    const { role, content, name, tool_call_id: toolCallId } = record
+    if (
+      typeof content === 'string' &&
+      typeof role === 'string' &&
+      ROLES.has(role) &&
+      (name === undefined || typeof name === 'string') &&
+      (toolCallId === undefined || typeof toolCallId === 'string') &&
+      record.tool_calls === undefined &&
+      record.function_call === undefined
+    ) {
+      const extra =
+        name === undefined && toolCallId === undefined ? undefined : `${name ?? ''}\u0000${toolCallId ?? ''}`
+      return cached(scope, role, content, extra, chatMessage, record, model)
+    }
+    return cached(scope, 'json', JSON.stringify(record), undefined, chatMessage, record, model)
   }
 
   const content = (value: unknown, model: string): number => {
@@ -105,30 +150,41 @@ export function createEstimator(options: EstimatorOptions = {}): Estimator {
     return tokens
   }
 
-  const tools = (value: unknown, model: string): number =>
-    value === undefined ? 0 : count(JSON.stringify(value), model)
+  /** Tool definitions are resent with every request, like the history. */
+  const tools = (value: unknown, model: string, scope: string): number => {
+    if (value === undefined) return 0
+    const text = JSON.stringify(value)
+    return cached(scope, 'tools', text, undefined, count, text, model)
+  }
 
-  const input = (request: LlmRequest): number => {
+  /** A system prompt or instructions: a string, or parts like a message's content. */
+  const prompt = (value: unknown, model: string, scope: string): number =>
+    typeof value === 'string'
+      ? cached(scope, 'prompt', value, undefined, count, value, model)
+      : value === undefined || value === null
+        ? 0
+        : cached(scope, 'prompt-json', JSON.stringify(value), undefined, content, value, model)
+
+  const input = (request: LlmRequest, scope: string): number => {
     const { body, model } = request
-    // Counts differ by encoding, and by model for calibrated (Claude, Gemini) estimates.
-    const prefix = `${encodingFor(model)}:${calibrationFor(model) === 1 ? '' : model}:`
+    previous = undefined
     switch (request.api) {
       case 'openai-chat': {
         let total = CHAT_OVERHEAD.reply
-        for (const item of body.messages as unknown[]) total += message(item, model, prefix, chatMessage)
-        return total + tools(body.tools, model) + tools(body.functions, model)
+        for (const item of body.messages as unknown[]) total += message(item, model, scope)
+        return total + tools(body.tools, model, scope) + tools(body.functions, model, scope)
       }
       case 'anthropic-messages': {
-        let total = content(body.system, model)
-        for (const item of body.messages as unknown[]) total += message(item, model, prefix, chatMessage)
-        return total + tools(body.tools, model)
+        let total = prompt(body.system, model, scope)
+        for (const item of body.messages as unknown[]) total += message(item, model, scope)
+        return total + tools(body.tools, model, scope)
       }
       case 'openai-responses': {
-        let total = typeof body.instructions === 'string' ? count(body.instructions, model) : 0
-        if (typeof body.input === 'string') total += count(body.input, model) + CHAT_OVERHEAD.reply
+        let total = typeof body.instructions === 'string' ? prompt(body.instructions, model, scope) : 0
+        if (typeof body.input === 'string') total += prompt(body.input, model, scope) + CHAT_OVERHEAD.reply
         else if (Array.isArray(body.input))
-          for (const item of body.input) total += message(item, model, prefix, chatMessage)
-        return total + tools(body.tools, model)
+          for (const item of body.input) total += message(item, model, scope)
+        return total + tools(body.tools, model, scope)
       }
       case 'openai-completions':
         return texts(body.prompt, (text) => count(text, model))
@@ -139,10 +195,11 @@ export function createEstimator(options: EstimatorOptions = {}): Estimator {
 
   return {
     estimate(request) {
-      const inputTokens = input(request)
+      const info = modelInfo(request.model)
+      const inputTokens = input(request, info.scope)
       const outputTokens =
         request.api === 'openai-embeddings' ? 0 : (request.maxOutputTokens ?? defaultOutput) * request.n
-      const costMicro = costMicroUsd({ inputTokens, outputTokens }, resolvePrice(request.model, prices))
+      const costMicro = costMicroUsd({ inputTokens, outputTokens }, info.price)
       return {
         model: request.model,
         inputTokens,
@@ -151,7 +208,8 @@ export function createEstimator(options: EstimatorOptions = {}): Estimator {
         costUsd: costMicro / 1_000_000,
       }
     },
-    cost: (model, usage) => costMicroUsd(usage, resolvePrice(model, prices)),
+    cost: (model, usage) =>
+      costMicroUsd(usage, model === undefined ? resolvePrice(model, prices) : modelInfo(model).price),
     countText: (text, model) => count(text, model),
   }
 }
@@ -172,30 +230,9 @@ function imageTokens(part: Record<string, unknown>): number {
   return detail === 'low' ? IMAGE_TOKENS.low : IMAGE_TOKENS.high
 }
 
-/**
- * A cache key for a long message: SHA-256 of the whole text up to 1 MB; above that, of its length
- * and evenly spread slices, so hashing never costs more than the estimate it saves.
- */
-function fingerprint(raw: string): string {
-  const hash = createHash('sha256')
-  if (raw.length <= 1_048_576) return hash.update(raw).digest('base64')
-  hash.update(String(raw.length))
-  const step = Math.floor(raw.length / 256)
-  for (let i = 0; i < 256; i++) hash.update(raw.slice(i * step, i * step + 512))
-  return hash.digest('base64')
+/** A cache key for a long text: its SHA-256, so the cache keeps 44 characters instead of the text. */
+function digest(text: string): string {
+  return createHash('sha256').update(text).digest('base64')
 }
 
 const ROLES = new Set(['system', 'developer', 'user', 'assistant', 'tool', 'function'])
-
-/** A text message whose tokens depend only on its role and content. */
-function isPlain(record: Message): boolean {
-  return (
-    typeof record.content === 'string' &&
-    typeof record.role === 'string' &&
-    ROLES.has(record.role) &&
-    record.name === undefined &&
-    record.tool_calls === undefined &&
-    record.function_call === undefined &&
-    record.tool_call_id === undefined
-  )
-}

@@ -8,6 +8,11 @@ export interface Tokenizer {
   readonly name: string
   /** Token count of `text` as `model` would see it. */
   count(text: string, model: string): number
+  /**
+   * Models with the same key count every text identically, so they share cached counts.
+   * @default the model name itself (no sharing)
+   */
+  cacheKey?(model: string): string
 }
 
 /** The BPE encodings llm-limit knows. */
@@ -60,6 +65,7 @@ export function gptTokenizer(): Tokenizer {
   return {
     name: 'gpt-tokenizer',
     count: (text, model) => calibrated(guardedCount(text, exact[encodingFor(model)]), model),
+    cacheKey,
   }
 }
 
@@ -89,7 +95,13 @@ export function jsTiktoken(module: JsTiktokenModule): Tokenizer {
   return {
     name: 'js-tiktoken',
     count: (text, model) => calibrated(guardedCount(text, exact(encodingFor(model))), model),
+    cacheKey,
   }
+}
+
+/** Counts of the built-in tokenizers depend only on the encoding and the calibration. */
+function cacheKey(model: string): string {
+  return `${encodingFor(model)}*${calibrationFor(model)}`
 }
 
 function calibrated(tokens: number, model: string): number {
