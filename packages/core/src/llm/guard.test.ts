@@ -1,7 +1,9 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks'
+import * as o200k from 'gpt-tokenizer/encoding/o200k_base'
 import * as tiktoken from 'js-tiktoken'
 import { describe, expect, it } from 'vitest'
 import { createEstimator } from './estimator.js'
+import { EXACT_BUDGET, guardedCount, MAX_RUN } from './guard.js'
 import { type LlmRequest, parseLlmRequest } from './parse-request.js'
 import { gptTokenizer, jsTiktoken } from './tokenizer.js'
 
@@ -77,6 +79,55 @@ describe('the linear-time guard', () => {
     const large = time(32_000)
     expect(large / Math.max(small, 0.05)).toBeLessThan(30)
   })
+
+  const shapes: [string, (length: number) => string][] = [
+    ['one unbroken run', (length) => 'a'.repeat(length)],
+    ['random CJK', randomCjk],
+    [
+      'punctuation without spaces',
+      (length) => '<|endoftext|>'.repeat(Math.ceil(length / 13)).slice(0, length),
+    ],
+    ['prose', (length) => 'Rate limits keep budgets fair. '.repeat(Math.ceil(length / 31)).slice(0, length)],
+  ]
+
+  it.each(shapes)('%s: no piece handed to the tokenizer is long, and the work is bounded', (_name, make) => {
+    for (const length of [1000, 50_000, 2_000_000]) {
+      const pieces: string[] = []
+      // A frozen clock disables the time budget, so this sees the guard's whole plan of work.
+      guardedCount(
+        make(length),
+        (piece) => pieces.push(piece),
+        () => 0,
+      )
+      const counted = pieces.reduce((sum, piece) => sum + piece.length, 0)
+      expect(counted).toBeLessThanOrEqual(Math.min(length, EXACT_BUDGET))
+      for (const piece of pieces)
+        expect(piece.match(/\S+/g)?.every((run) => run.length <= MAX_RUN) ?? true).toBe(true)
+    }
+  })
+
+  it.each(shapes)(
+    '%s: 64× the input costs far less than 4096× the time (no quadratic blow-up)',
+    (_name, make) => {
+      const count = (text: string) => o200k.countTokens(text, { disallowedSpecial: new Set<string>() })
+      // With the time budget frozen, all the planned work runs; best of three damps a busy machine.
+      const time = (length: number) => {
+        const text = make(length)
+        let best = Number.POSITIVE_INFINITY
+        for (let i = 0; i < 3; i++) {
+          const started = performance.now()
+          guardedCount(`${text}${i}`, count, () => 0)
+          best = Math.min(best, performance.now() - started)
+        }
+        return best
+      }
+      time(1000)
+      const small = time(1000)
+      const large = time(64_000)
+      // Linear work gives about 64×; the bound is 10× that; quadratic work gives about 4096×.
+      expect(large / Math.max(small, 0.05)).toBeLessThan(640)
+    },
+  )
 
   it('counts normal text exactly and long text within 2%', () => {
     const tokenizer = gptTokenizer()

@@ -4,8 +4,10 @@ const SMALL = 4096
 export const MAX_RUN = 64
 /** Piece length when a long text is cut (at whitespace when possible). */
 const PIECE = 1024
-/** Texts longer than this are sampled in evenly spaced windows instead of being cut whole. */
+/** Texts longer than this are sampled in windows instead of being cut whole. */
 export const EXACT_BUDGET = 65_536
+/** Windows of PIECE characters sampled from a text longer than EXACT_BUDGET (16 K characters in all). */
+const WINDOWS = 16
 /** Most time one count may take; past it, what was counted is extrapolated. */
 export const TIME_BUDGET_MS = 4
 
@@ -16,12 +18,18 @@ const LONG_RUN = new RegExp(`\\S{${MAX_RUN + 1},}`)
  * text is cut into whitespace-aligned pieces with no unbroken run over MAX_RUN characters (BPE
  * is quadratic inside one pre-token: 20,000 × 'a' takes seconds whole), counted in a spread
  * order until TIME_BUDGET_MS is spent, and the rest extrapolated by characters. Texts over
- * EXACT_BUDGET characters are only ever sampled, so a 5 MB prompt costs what a 64 KB one does.
+ * EXACT_BUDGET characters are only ever sampled (one window at a random place in each of WINDOWS
+ * equal stretches, so no part of the text can hide between fixed windows), so a 5 MB prompt costs
+ * less than a 64 KB one. `now` is the clock of the time budget (tests freeze it).
  */
-export function guardedCount(text: string, count: (text: string) => number): number {
+export function guardedCount(
+  text: string,
+  count: (text: string) => number,
+  now: () => number = performance.now.bind(performance),
+): number {
   if (text.length <= SMALL && !LONG_RUN.test(text)) return count(text)
   const pieces = text.length <= EXACT_BUDGET ? cut(text, 0, text.length) : sample(text)
-  const started = performance.now()
+  const started = now()
   // Visit pieces in a stride order so a partial count is spread over the whole text.
   const stride = Math.max(1, Math.floor(Math.sqrt(pieces.length)))
   let countedChars = 0
@@ -32,8 +40,7 @@ export function guardedCount(text: string, count: (text: string) => number): num
       countedChars += pieces[i].length
       countedTokens += count(pieces[i])
       visited++
-      if (performance.now() - started > TIME_BUDGET_MS)
-        return extrapolate(countedTokens, countedChars, text.length)
+      if (now() - started > TIME_BUDGET_MS) return extrapolate(countedTokens, countedChars, text.length)
     }
   }
   return visited === pieces.length && text.length <= EXACT_BUDGET
@@ -45,13 +52,14 @@ function extrapolate(tokens: number, chars: number, total: number): number {
   return Math.ceil((tokens * total) / Math.max(1, chars))
 }
 
-/** Evenly spaced windows over a huge text (64 of PIECE characters). */
+/** One window of PIECE characters at a random offset in each of WINDOWS equal stretches of a huge text. */
 function sample(text: string): string[] {
-  const windows = 64
-  const spacing = Math.floor(text.length / windows)
+  const stretch = Math.floor(text.length / WINDOWS)
   const pieces: string[] = []
-  for (let w = 0; w < windows; w++)
-    pieces.push(...cut(text, w * spacing, Math.min(text.length, w * spacing + PIECE)))
+  for (let w = 0; w < WINDOWS; w++) {
+    const from = w * stretch + Math.floor(Math.random() * Math.max(0, stretch - PIECE))
+    for (const piece of cut(text, from, Math.min(text.length, from + PIECE))) pieces.push(piece)
+  }
   return pieces
 }
 
