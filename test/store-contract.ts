@@ -93,6 +93,27 @@ export function storeContract(
       expect(peek.results.map((r) => r.remaining)).toEqual([9, 9, 0])
     })
 
+    it('concurrent decisions are each exact and all-or-nothing', async () => {
+      const { store } = await setup()
+      const group = unique()
+      const checks = [
+        check(group, 'wide', 'fixed-window', 100, 60_000),
+        check(group, 'narrow', 'fixed-window', 5, 60_000),
+      ]
+      // Sent together: a store that batches them (Redis) must still decide each one on its own.
+      const decisions = await Promise.all(
+        Array.from({ length: 20 }, () => store.consume(checks, { requestId: id() })),
+      )
+      let admitted = 0
+      for (const decision of decisions) if (decision.allowed) admitted++
+      expect(admitted).toBe(5)
+      const peek = await store.consume(
+        checks.map((c) => ({ ...c, cost: 0 })),
+        { requestId: id() },
+      )
+      expect(peek.results.map((r) => r.remaining)).toEqual([95, 0])
+    })
+
     it('is all-or-nothing across identities (hash slots)', async () => {
       const { store } = await setup()
       const checks = [

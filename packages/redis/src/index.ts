@@ -1,4 +1,5 @@
-export { ADJUST_LUA, CONSUME_LUA } from './lua.js'
+export { CONSUME_LUA } from './consume-lua.js'
+export { ADJUST_LUA } from './lua.js'
 export {
   type FlexibleCallOptions,
   type FlexibleLimiter,

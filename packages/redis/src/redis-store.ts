@@ -10,7 +10,8 @@ import {
   type StoreContext,
 } from '@llm-limit/core'
 import type { Cluster, Redis } from 'ioredis'
-import { ADJUST_LUA, CONSUME_LUA } from './lua.js'
+import { CONSUME_LUA } from './consume-lua.js'
+import { ADJUST_LUA } from './lua.js'
 
 /** Options of `redisStore()`. */
 export interface RedisStoreOptions {
@@ -24,6 +25,8 @@ export interface RedisStoreOptions {
   idempotencyMs?: number
   /** Deny keys known to be over their limit locally, without a round trip, until their retry time. @default true */
   localDenyCache?: boolean
+  /** Most decisions sent in one script call; decisions made in the same event-loop turn share a call. @default 64 */
+  maxBatch?: number
 }
 
 type Scripted = {
@@ -39,9 +42,51 @@ const ALGORITHM_CODES: Record<StoreAlgorithm, number> = {
 }
 const CALENDAR_CODES = { day: 1, month: 2 } as const
 
+/** One slot's answer for one decision. */
+interface SlotAnswer {
+  allowed: boolean
+  now: number
+  results: StoreCheckResult[]
+}
+
+/** A decision waiting for its batch. */
+interface Pending {
+  checks: readonly StoreCheck[]
+  tag: string
+  requestId: string
+  resolve(answer: SlotAnswer): void
+  reject(error: unknown): void
+}
+
+/** Reads one decision's reply: "allowed,now" and 5 numbers per check. */
+function parseAnswer(reply: string, count: number): SlotAnswer {
+  const parts = reply.split(',')
+  const results: StoreCheckResult[] = new Array(count)
+  for (let i = 0; i < count; i++) {
+    const at = 2 + i * 5
+    results[i] = {
+      allowed: parts[at] === '1',
+      remaining: Number(parts[at + 1]),
+      resetAt: Number(parts[at + 2]),
+      retryAfterMs: Number(parts[at + 3]),
+      window: Number(parts[at + 4]),
+    }
+  }
+  return { allowed: parts[0] === '1', now: Number(parts[1]), results }
+}
+
+const tags = new Map<string, string>()
+
 /** A hash tag for an identity: hashed, so no input (`}{`, CRLF, 10 KB, emoji) can break a tag or a key. */
 export function hashTag(group: string): string {
-  return createHash('sha256').update(group).digest('base64url').slice(0, 22)
+  let tag = tags.get(group)
+  if (tag === undefined) {
+    tag = createHash('sha256').update(group).digest('base64url').slice(0, 22)
+    // Hot identities repeat; a bounded memo spares a SHA-256 per check.
+    if (tags.size >= 10_000) tags.clear()
+    tags.set(group, tag)
+  }
+  return tag
 }
 
 /**
@@ -63,6 +108,13 @@ export function redisStore(options: RedisStoreOptions): Store & { readonly clien
   const prefix = options.prefix ?? 'llm:'
   const timeoutMs = options.timeoutMs ?? 500
   const idempotencyMs = options.idempotencyMs ?? 120_000
+  const maxBatch = options.maxBatch ?? 64
+  if (!Number.isInteger(maxBatch) || maxBatch < 1) {
+    throw new LlmLimitError(
+      'ERR_CONFIG',
+      `Expected \`redisStore({ maxBatch })\` to be a whole number ≥ 1, got ${maxBatch}.`,
+    )
+  }
   const cluster = (client as Cluster).isCluster === true
   // defineCommand sends EVALSHA and falls back to EVAL on NOSCRIPT, in pipelines too.
   client.defineCommand('llmLimitConsume', { lua: CONSUME_LUA })
@@ -108,35 +160,85 @@ export function redisStore(options: RedisStoreOptions): Store & { readonly clien
     }
   }
 
-  /** One script call for checks that share a hash slot. */
-  const consumeSlot = async (checks: readonly StoreCheck[], tag: string, requestId: string) => {
-    const args: (string | number)[] = [`${prefix}{${tag}}:req:${requestId}`]
-    for (const check of checks) args.push(keyOf(check, tag))
-    args.push(requestId, idempotencyMs)
-    for (const check of checks) {
-      args.push(
-        ALGORITHM_CODES[check.algorithm],
-        check.limit,
-        check.burst,
-        check.windowMs,
-        check.calendar ? CALENDAR_CODES[check.calendar] : 0,
-        check.cost,
-      )
-    }
-    const reply = await call(() => scripted.llmLimitConsume(checks.length + 1, ...args))
-    const results: StoreCheckResult[] = []
-    for (let i = 0; i < checks.length; i++) {
-      const at = 2 + i * 5
-      results.push({
-        allowed: Number(reply[at]) === 1,
-        remaining: Number(reply[at + 1]),
-        resetAt: Number(reply[at + 2]),
-        retryAfterMs: Number(reply[at + 3]),
-        window: Number(reply[at + 4]),
-      })
-    }
-    return { allowed: reply[0] === '1', now: Number(reply[1]), results }
+  /** Decisions waiting for the next batch, per hash slot (one queue on a standalone server). */
+  const queues = new Map<string, Pending[]>()
+  let scheduled = false
+  const flush = () => {
+    scheduled = false
+    for (const queue of queues.values()) sendBatch(queue)
+    queues.clear()
   }
+
+  /** One script call for a batch of decisions of one slot; each decision stays all-or-nothing. */
+  const sendBatch = (batch: Pending[]) => {
+    const keys: string[] = []
+    const indexes = new Map<string, number>()
+    const specs: number[] = []
+    const tail: (string | number)[] = []
+    const records: string[] = []
+    for (const item of batch) {
+      records.push(`${prefix}{${item.tag}}:req:${item.requestId}`)
+      tail.push(item.requestId, item.checks.length)
+      for (const check of item.checks) {
+        const key = keyOf(check, item.tag)
+        let index = indexes.get(key)
+        if (index === undefined) {
+          keys.push(key)
+          index = keys.length
+          indexes.set(key, index)
+          specs.push(
+            ALGORITHM_CODES[check.algorithm],
+            check.limit,
+            check.burst,
+            check.windowMs,
+            check.calendar ? CALENDAR_CODES[check.calendar] : 0,
+          )
+        }
+        tail.push(index, check.cost)
+      }
+    }
+    call(() =>
+      scripted.llmLimitConsume(
+        keys.length + records.length,
+        ...keys,
+        ...records,
+        idempotencyMs,
+        keys.length,
+        ...specs,
+        ...tail,
+      ),
+    ).then(
+      (replies) => {
+        for (let i = 0; i < batch.length; i++)
+          batch[i].resolve(parseAnswer(replies[i], batch[i].checks.length))
+      },
+      (error: unknown) => {
+        for (const item of batch) item.reject(error)
+      },
+    )
+  }
+
+  /**
+   * Queues checks that share a hash slot for the next batch: decisions made in the same turn of the event
+   * loop share one script call (still one round trip each), so Redis is not the bottleneck under load.
+   */
+  const consumeSlot = (checks: readonly StoreCheck[], tag: string, requestId: string) =>
+    new Promise<SlotAnswer>((resolve, reject) => {
+      const slot = cluster ? tag : 'all'
+      let queue = queues.get(slot)
+      if (!queue) {
+        queue = []
+        queues.set(slot, queue)
+      }
+      queue.push({ checks, tag, requestId, resolve, reject })
+      if (queue.length >= maxBatch) {
+        queues.delete(slot)
+        sendBatch(queue)
+      } else if (!scheduled) {
+        scheduled = true
+        setImmediate(flush)
+      }
+    })
 
   const adjustSlot = (adjustments: readonly StoreAdjustment[], tag: string, id: string, leaseId: string) => {
     const args: (string | number)[] = [`${prefix}{${tag}}:adj:${id}`]

@@ -1,0 +1,54 @@
+/**
+ * Lua shared by the consume and adjust scripts: the clock and UTC calendar windows. The clock is Redis TIME, so app
+ * servers with skewed clocks still agree.
+ */
+export const COMMON = `
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- Days since 1970-01-01 to civil date and back (H. Hinnant's algorithms), for month windows.
+local function days_to_civil(z)
+  z = z + 719468
+  local era = math.floor(z / 146097)
+  local doe = z - era * 146097
+  local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524) - math.floor(doe / 146096)) / 365)
+  local y = yoe + era * 400
+  local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
+  local mp = math.floor((5 * doy + 2) / 153)
+  local m = mp < 10 and mp + 3 or mp - 9
+  if m <= 2 then y = y + 1 end
+  return y, m
+end
+
+local function civil_to_days(y, m)
+  if m <= 2 then y = y - 1 end
+  local era = math.floor(y / 400)
+  local yoe = y - era * 400
+  local mp = m > 2 and m - 3 or m + 9
+  local doy = math.floor((153 * mp + 2) / 5)
+  local doe = yoe * 365 + math.floor(yoe / 4) - math.floor(yoe / 100) + doy
+  return era * 146097 + doe - 719468
+end
+
+-- Window bounds of a fixed or calendar rule (calendar: 1 = day, 2 = month).
+local function bounds(window_ms, calendar, now)
+  local day = 86400000
+  if calendar == 1 then
+    local start = math.floor(now / day) * day
+    return start, start + day
+  elseif calendar == 2 then
+    local y, m = days_to_civil(math.floor(now / day))
+    local ny, nm = y, m + 1
+    if nm == 13 then ny, nm = y + 1, 1 end
+    return civil_to_days(y, m) * day, civil_to_days(ny, nm) * day
+  end
+  local start = math.floor(now / window_ms) * window_ms
+  return start, start + window_ms
+end
+
+local SLOTS = 10
+local EPSILON = 0.000001
+local MARGIN = 1000
+`
