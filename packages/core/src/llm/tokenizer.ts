@@ -1,5 +1,4 @@
-import * as cl100k from 'gpt-tokenizer/encoding/cl100k_base'
-import * as o200k from 'gpt-tokenizer/encoding/o200k_base'
+import { createRequire } from 'node:module'
 import { guardedCount } from './guard.js'
 
 /** Counts tokens of text for a model; every implementation must be safe on any input. */
@@ -51,6 +50,32 @@ export function calibrationFor(model: string): number {
 // Special-token text in user content (`<|endoftext|>`) is counted as plain text, never thrown on.
 const AS_TEXT = { disallowedSpecial: new Set<string>() }
 
+type CountTokens = (text: string, options: typeof AS_TEXT) => number
+
+const loaded: Partial<Record<EncodingName, (text: string) => number>> = {}
+
+/**
+ * gpt-tokenizer's ranks take about 0.3 s and 30 MB per encoding to load, so an encoding is loaded
+ * when it first counts, not when @llm-limit/core is imported: code that never estimates never
+ * pays, and a gpt-4o-only app never loads cl100k_base. `require` keeps counting synchronous; the
+ * literal paths keep bundlers able to trace them.
+ */
+function encoding(name: EncodingName): (text: string) => number {
+  let count = loaded[name]
+  if (count === undefined) {
+    // `import.meta.url` in the ESM build; the CJS build has no import.meta, but has __filename.
+    const load = createRequire(import.meta.url ?? __filename)
+    const module = (
+      name === 'o200k_base'
+        ? load('gpt-tokenizer/encoding/o200k_base')
+        : load('gpt-tokenizer/encoding/cl100k_base')
+    ) as { countTokens: CountTokens }
+    count = (text) => module.countTokens(text, AS_TEXT)
+    loaded[name] = count
+  }
+  return count
+}
+
 /**
  * The default tokenizer: gpt-tokenizer with the model's encoding, a linear-time guard against
  * pathological input, and a calibrated estimate for Claude and Gemini.
@@ -58,13 +83,9 @@ const AS_TEXT = { disallowedSpecial: new Set<string>() }
  * createLimiter({ tokenizer: gptTokenizer() })
  */
 export function gptTokenizer(): Tokenizer {
-  const exact: Record<EncodingName, (text: string) => number> = {
-    o200k_base: (text) => o200k.countTokens(text, AS_TEXT),
-    cl100k_base: (text) => cl100k.countTokens(text, AS_TEXT),
-  }
   return {
     name: 'gpt-tokenizer',
-    count: (text, model) => calibrated(guardedCount(text, exact[encodingFor(model)]), model),
+    count: (text, model) => calibrated(guardedCount(text, encoding(encodingFor(model))), model),
     cacheKey,
   }
 }
