@@ -97,4 +97,38 @@ describe('llmLimit() for Express', () => {
     const server = app({ rules: [{ requests: 1, per: '1m' }], skip: (req) => req.path === '/decision' })
     for (let i = 0; i < 3; i++) await request(server).get('/decision').expect(200)
   })
+
+  it('exposes req.llmLimit in mounted sub-apps and routers, and lets handlers replace it', async () => {
+    const server = express()
+    server.use(llmLimit({ rules: [{ name: 'outer', requests: 5, per: '1m' }] }))
+    const sub = express()
+    sub.get('/read', (req, res) => {
+      res.json({ rules: req.llmLimit?.rules.map((rule) => rule.name) })
+    })
+    const router = express.Router()
+    router.get('/write', (req, res) => {
+      const before = req.llmLimit?.allowed
+      req.llmLimit = undefined
+      res.json({ before, after: req.llmLimit ?? null })
+    })
+    server.use('/sub', sub)
+    server.use('/router', router)
+    expect((await request(server).get('/sub/read').expect(200)).body).toEqual({ rules: ['outer'] })
+    expect((await request(server).get('/router/write').expect(200)).body).toEqual({
+      before: true,
+      after: null,
+    })
+  })
+
+  it('counts a request once per limiter, but once for each of two different limiters', async () => {
+    const first = llmLimit({ rules: [{ name: 'first', requests: 1, per: '1m' }], validations: false })
+    const second = llmLimit({ rules: [{ name: 'second', requests: 2, per: '1m' }], validations: false })
+    const server = express()
+    server.get('/both', first, second, first, (req, res) => {
+      res.json({ rules: req.llmLimit?.rules.map((rule) => rule.name) })
+    })
+    expect((await request(server).get('/both').expect(200)).body).toEqual({ rules: ['second'] })
+    const denied = await request(server).get('/both').expect(429)
+    expect(denied.body.error.message).toContain("'first'")
+  })
 })

@@ -1,5 +1,4 @@
 import {
-  alreadyCounted,
   createMiddlewareCore,
   type Decision,
   isJsonContentType,
@@ -11,6 +10,7 @@ import {
   trackNodeResponse,
 } from '@llm-limit/core'
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
+import { countedBefore, exposeDecision } from './request-slot.js'
 
 declare global {
   namespace Express {
@@ -37,7 +37,7 @@ export function llmLimit(options: LimiterOptions = {}): LlmLimitMiddleware {
   const core = createMiddlewareCore(options)
 
   const middleware = function llmLimitMiddleware(req: Request, res: Response, next: NextFunction): void {
-    if (alreadyCounted(req, middleware)) {
+    if (countedBefore(req, middleware)) {
       next()
       return
     }
@@ -77,7 +77,7 @@ export function llmLimit(options: LimiterOptions = {}): LlmLimitMiddleware {
       req,
       req.socket.remoteAddress,
     )
-    req.llmLimit = outcome.decision
+    exposeDecision(req, outcome.decision)
     if (outcome.denial) return send(res, outcome.denial, outcome.headers)
     const headers = outcome.headers
     for (const name in headers) res.setHeader(name, headers[name])
