@@ -87,4 +87,35 @@ describe('Prometheus metrics', () => {
     expect(value(scrape, 'llm_limit_near_limit_total', { rule: 'rpm' })).toBe(1)
     expect(value(scrape, 'llm_limit_queue_depth', { priority: 'normal' })).toBe(0)
   })
+
+  it('shows a waiting request in the queue depth of its priority while it waits', async () => {
+    const metrics = prometheusMetrics({ client, prefix: 'queued_' })
+    const middleware = llmLimit({
+      rules: [{ name: 'one-per-250ms', requests: 1, per: '250ms' }],
+      plans: { pro: { rules: [], priority: 'high' } },
+      plan: () => 'pro',
+      queue: { maxWaitMs: 1000 },
+    })
+    metrics.watchQueue(middleware.limiter)
+    const app = express()
+    app.get('/metrics', metricsHandler(metrics))
+    app.use(middleware)
+    app.get('/work', (_req, res) => {
+      res.send('done')
+    })
+    await request(app).get('/work').expect(200)
+    const waiting = request(app)
+      .get('/work')
+      .then((response) => response.status)
+    // The second request is admitted only once the bucket refills; until then it sits in the queue.
+    let depth = 0
+    for (let i = 0; i < 50 && depth === 0; i++) {
+      const scrape = (await request(app).get('/metrics')).text
+      depth = value(scrape, 'queued_queue_depth', { priority: 'high' })
+    }
+    expect(depth).toBe(1)
+    expect(await waiting).toBe(200)
+    const after = (await request(app).get('/metrics')).text
+    expect(value(after, 'queued_queue_depth', { priority: 'high' })).toBe(0)
+  })
 })
