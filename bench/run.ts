@@ -38,7 +38,8 @@ if (!only || only === 'http') {
   ] as const
   for (const [framework, bare, peer, ours, goal] of groups) {
     const same = `${ours}-peer-headers`
-    const results = await runHttp([bare, peer, ours, same])
+    const noop = `${framework}-noop`
+    const results = await runHttp([bare, noop, peer, ours, same])
     console.log(`${'server'.padEnd(32)} ${'requests/s'.padStart(10)} ${'server µs/request'.padStart(18)}`)
     for (const result of results)
       console.log(
@@ -49,7 +50,7 @@ if (!only || only === 'http') {
     // Capacity ratio: how many requests per CPU-second the server manages relative to bare.
     const capacity = (kind: string) => ratio(by[bare].cpuMicrosPerRequest, by[kind].cpuMicrosPerRequest)
     console.log(
-      `${framework} vs bare (goal ≥ ${goal.toFixed(2)}×), requests/s | server capacity: ${peer} ${rps(peer)} | ${capacity(peer)}; llmLimit, all three header sets ${rps(ours)} | ${capacity(ours)}; llmLimit, the peer's header set ${rps(same)} | ${capacity(same)}\n`,
+      `${framework} vs bare (goal ≥ ${goal.toFixed(2)}×), requests/s | server capacity: an empty middleware ${rps(noop)} | ${capacity(noop)}; ${peer} ${rps(peer)} | ${capacity(peer)}; llmLimit, all three header sets ${rps(ours)} | ${capacity(ours)}; llmLimit, the peer's header set ${rps(same)} | ${capacity(same)}\n`,
     )
   }
 }

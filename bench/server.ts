@@ -56,6 +56,10 @@ const servers: Record<string, () => Listen> = {
       }) as MiddlewareHandler,
     ),
   'hono-llm-limit': () => honoApp(honoLimit({ rules })),
+  // The floor any middleware starts from: one that only passes the request on.
+  'express-noop': () => expressApp((_req, _res, next) => next()),
+  'koa-noop': () => koaApp((_ctx, next) => next()),
+  'hono-noop': () => honoApp(async (_c, next) => next()),
 }
 
 function koaApp(middleware?: Koa.Middleware) {
