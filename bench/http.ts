@@ -1,7 +1,7 @@
 import { fork } from 'node:child_process'
-import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
+import { freePort } from '../test/support/redis-servers.js'
 import { median } from './median.js'
 
 /** One server kind's figures (medians of interleaved rounds). */
@@ -14,17 +14,6 @@ export interface HttpResult {
 }
 
 type Sample = { cpuMicros: number; requests: number }
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0))
-    })
-  })
-}
 
 async function startServer(kind: string) {
   const port = await freePort()
