@@ -52,6 +52,8 @@ interface ModelInfo {
  */
 export function createEstimator(options: EstimatorOptions = {}): Estimator {
   const tokenizer = options.tokenizer ?? gptTokenizer()
+  // Limiters are built at startup: loading the encoding here keeps the first request fast.
+  tokenizer.preload?.()
   const cacheSize = options.cacheSize ?? 10_000
   const defaultOutput = options.defaultOutputTokens ?? 1024
   const prices: PriceTable = options.prices ? { ...DEFAULT_PRICES, ...options.prices } : DEFAULT_PRICES

@@ -12,6 +12,8 @@ export interface Tokenizer {
    * @default the model name itself (no sharing)
    */
   cacheKey?(model: string): string
+  /** Loads what counting needs (encodings, ranks) now, so the first request does not pay for it. */
+  preload?(): void
 }
 
 /** The BPE encodings llm-limit knows. */
@@ -56,8 +58,8 @@ const loaded: Partial<Record<EncodingName, (text: string) => number>> = {}
 
 /**
  * gpt-tokenizer's ranks take about 0.3 s and 30 MB per encoding to load, so an encoding is loaded
- * when it first counts, not when @llm-limit/core is imported: code that never estimates never
- * pays, and a gpt-4o-only app never loads cl100k_base. `require` keeps counting synchronous; the
+ * when a limiter is built (`preload`) or when it first counts, not when @llm-limit/core is
+ * imported: code that never limits never pays, and a gpt-4o-only app never loads cl100k_base. `require` keeps counting synchronous; the
  * literal paths keep bundlers able to trace them.
  */
 function encoding(name: EncodingName): (text: string) => number {
@@ -87,6 +89,9 @@ export function gptTokenizer(): Tokenizer {
     name: 'gpt-tokenizer',
     count: (text, model) => calibrated(guardedCount(text, encoding(encodingFor(model))), model),
     cacheKey,
+    // o200k_base serves every current OpenAI model and the Claude and Gemini estimates; cl100k_base
+    // (gpt-4, gpt-3.5, embeddings) still loads on its first count.
+    preload: () => void encoding('o200k_base'),
   }
 }
 
