@@ -274,6 +274,61 @@ describe('Redis store', () => {
     await own.stop()
   })
 
+  it('a standalone decision that mixes identities counts each rule under its own identity', async () => {
+    const client = redisClient(redis.port)
+    await ready(client)
+    const limiter = createLimiter({
+      store: redisStore({ client, prefix: 'mixed:', localDenyCache: false }),
+      rules: [
+        { name: 'per-ip', by: 'ip', requests: 100, per: '1h', algorithm: 'fixed-window' },
+        { name: 'per-user', by: 'user', requests: 3, per: '1h', algorithm: 'fixed-window' },
+      ],
+    })
+    // One user from four addresses, all in one batch: the user's rule is shared, whatever the first check's identity.
+    const allowed = await Promise.all(
+      ['10.9.0.1', '10.9.0.2', '10.9.0.3', '10.9.0.4'].map(
+        async (ip) => (await limiter.check({ ...request(ip), user: 'carol' } as never)).allowed,
+      ),
+    )
+    expect(allowed).toEqual([true, true, true, false])
+    client.disconnect()
+  })
+
+  it('a request id sent twice, in one batch or in two, is charged once', async () => {
+    const client = redisClient(redis.port)
+    await ready(client)
+    const store = redisStore({ client, prefix: 'twice:', localDenyCache: false })
+    const check = (group: string) => ({
+      key: `r:${group}`,
+      group,
+      rule: 'r',
+      algorithm: 'fixed-window' as const,
+      limit: 100,
+      burst: 100,
+      windowMs: 60_000,
+      cost: 5,
+    })
+    // Two identities in one batch, so the script reads records of several hash tags at once.
+    const first = await Promise.all([
+      store.consume([check('a')], { requestId: 'same' }),
+      store.consume([check('a')], { requestId: 'same' }),
+      store.consume([check('b')], { requestId: 'other' }),
+    ])
+    expect(first.map((result) => result.allowed)).toEqual([true, true, true])
+    const again = await store.consume([check('a')], { requestId: 'same' })
+    expect(again.allowed).toBe(true)
+    expect(again.results[0].window).toBe(first[0].results[0].window)
+    const peek = await store.consume([{ ...check('a'), cost: 0 }], { requestId: 'peek-a' })
+    expect(peek.results[0].remaining).toBe(95)
+    const peekB = await store.consume([{ ...check('b'), cost: 0 }], { requestId: 'peek-b' })
+    expect(peekB.results[0].remaining).toBe(95)
+    // Control: a new id is charged.
+    await store.consume([check('a')], { requestId: 'new' })
+    const after = await store.consume([{ ...check('a'), cost: 0 }], { requestId: 'peek-a2' })
+    expect(after.results[0].remaining).toBe(90)
+    client.disconnect()
+  })
+
   it('after a full run, every key of ours has a TTL', async () => {
     const keys: string[] = []
     let cursor = '0'

@@ -2,36 +2,59 @@ import { COMMON } from './lua-common.js'
 
 /**
  * Consume: a batch of decisions, each all-or-nothing, in order, in one script call. A state key is read once
- * per batch and written once at the end, however many decisions of the batch touch it (a hot identity costs
- * one read and one write per batch, not per decision).
- * KEYS[1..S]: state keys; KEYS[S+1..S+D]: the idempotency record of each of the D decisions.
+ * per batch and written once at the end, however many decisions of the batch touch it; request records are read
+ * with one HMGET and written with one HSET per identity and batch. Numbers leave the script as integer replies,
+ * never formatted into strings (Lua formats numbers with sprintf, the costliest step per decision).
+ * KEYS[1..S]: state keys; KEYS[S+1..S+T]: the request-record base of each identity in the batch (records live in
+ *   hashes `base:bucket`, one bucket per idempotency TTL; a record is found in its bucket or the next).
  * ARGV[1]: record TTL ms; ARGV[2]: S; then 5 per state key: algorithm (1 token bucket, 2 sliding window,
  *   3 fixed window, 4 concurrency), limit, burst, window ms (lease TTL for concurrency), calendar (0 none,
- *   1 day, 2 month); then per decision: request id (lease id), check count n, and n pairs: state key index, cost.
- * Returns one string per decision: "allowed,now" then 5 numbers per check: allowed, remaining, resetAt,
- * retryAfterMs, window. An admitted decision's string is recorded under its request id; a repeated id
- * returns the recorded string without charging again, so a resent command is never counted twice.
+ *   1 day, 2 month); then H, the number of shapes, and per shape: check count n and n pairs (state key index,
+ *   cost); then D, the number of decisions, and per decision: record base index, shape index; then the D
+ *   request ids (lease ids), in order.
+ * Returns integers: now, the window id of each state key, then per decision a flag and per check:
+ *   1 admitted: remaining, resetAt; 0 denied: allowed, remaining, resetAt, retryAfterMs;
+ *   2 admitted before under this request id (nothing charged again): remaining, resetAt, window.
  */
 export const CONSUME_LUA = `${COMMON}
-local max, floor, ceil, tonumber, concat, call = math.max, math.floor, math.ceil, tonumber, table.concat, redis.call
+local max, floor, ceil, tonumber, call, unpack = math.max, math.floor, math.ceil, tonumber, redis.call, unpack
 local ttl = tonumber(ARGV[1])
 local S = tonumber(ARGV[2])
+local T = #KEYS - S
 local now = now_ms()
-local spec = {}
+local algs, limits, bursts, windows, calendars = {}, {}, {}, {}, {}
+local a = 3
 for k = 1, S do
-  local b = 2 + (k - 1) * 5
-  spec[k] = { tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3]), tonumber(ARGV[b + 4]), tonumber(ARGV[b + 5]) }
+  algs[k], limits[k], bursts[k] = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+  windows[k], calendars[k] = tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
+  a = a + 5
 end
+local H = tonumber(ARGV[a])
+a = a + 1
+local shape_first, shape_n, shape_k, shape_cost = {}, {}, {}, {}
+local e = 0
+for h = 1, H do
+  local n = tonumber(ARGV[a])
+  shape_first[h], shape_n[h] = e + 1, n
+  for i = 1, n do
+    shape_k[e + i], shape_cost[e + i] = tonumber(ARGV[a + 2 * i - 1]), tonumber(ARGV[a + 2 * i])
+  end
+  e = e + n
+  a = a + 1 + 2 * n
+end
+local D = tonumber(ARGV[a])
+local per = a + 1
+local ids = per + 2 * D
 local loaded, dirty = {}, {}
 
 -- State of a key as of now, read from Redis on first use in this batch.
 local function load(k)
   local st = loaded[k]
   if st then return st end
-  local alg, window_ms, calendar = spec[k][1], spec[k][4], spec[k][5]
+  local alg, window_ms = algs[k], windows[k]
   local key = KEYS[k]
   if alg == 1 then
-    st = { tat = tonumber(call('GET', key) or '0') }
+    st = { tat = tonumber(call('GET', key) or '0'), win = 0 }
   elseif alg == 2 then
     local slot = window_ms / SLOTS
     local current = floor(now / slot)
@@ -49,40 +72,49 @@ local function load(k)
       end
     end
     if #stale > 0 then call('HDEL', key, unpack(stale)) end
-    st = { slot = slot, current = current, oldest = oldest, amounts = amounts, used = used, newest = newest, added = 0 }
+    st = { slot = slot, current = current, oldest = oldest, amounts = amounts, used = used, newest = newest, added = 0, win = current }
   elseif alg == 3 then
-    local start, finish = bounds(window_ms, calendar, now)
+    local start, finish = bounds(window_ms, calendars[k], now)
     local stored = call('HMGET', key, 's', 'c')
     local used = 0
     if tonumber(stored[1]) == start then used = tonumber(stored[2]) or 0 end
-    st = { start = start, finish = finish, used = used }
+    st = { start = start, finish = finish, used = used, win = start }
   else
     call('ZREMRANGEBYSCORE', key, '-inf', now)
-    st = {}
+    st = { win = 0 }
   end
   loaded[k] = st
   return st
 end
 
--- Would this check admit its cost? Returns allowed, remaining, reset_at, retry, window.
+-- The window id of key k at time at (a replayed decision reports the window it was charged in).
+local function window_at(k, at)
+  local alg = algs[k]
+  if alg == 2 then return floor(at / (windows[k] / SLOTS)) end
+  if alg == 3 then return (bounds(windows[k], calendars[k], at)) end
+  return 0
+end
+
+-- Would this check admit its cost? Returns allowed, remaining, reset_at, retry.
 local function evaluate(k, cost)
-  local alg, limit, burst, window_ms = spec[k][1], spec[k][2], spec[k][3], spec[k][4]
+  local alg, limit = algs[k], limits[k]
   local st = load(k)
   if alg == 1 then
-    local interval = window_ms / limit
+    local burst = bursts[k]
+    local interval = windows[k] / limit
     local tat = st.tat
     if tat < now then tat = now end
     local remaining = max(0, floor(burst - (tat - now) / interval + EPSILON))
-    if cost > burst then return false, remaining, tat, -1, 0 end
+    if cost > burst then return false, remaining, tat, -1 end
     local allow_at = tat + (cost - burst) * interval
-    if cost == 0 or allow_at <= now + EPSILON then return true, remaining, tat, 0, 0 end
-    return false, remaining, tat, max(1, ceil(allow_at - now - EPSILON)), 0
+    if cost == 0 or allow_at <= now + EPSILON then return true, remaining, tat, 0 end
+    return false, remaining, tat, max(1, ceil(allow_at - now - EPSILON))
   elseif alg == 2 then
     local used = st.used
     local remaining = max(0, floor(limit - used + EPSILON))
     local reset_at = used > 0 and (st.newest + SLOTS + 1) * st.slot or now
-    if cost > limit then return false, remaining, reset_at, -1, st.current end
-    if cost == 0 or used + cost <= limit + EPSILON then return true, remaining, reset_at, 0, st.current end
+    if cost > limit then return false, remaining, reset_at, -1 end
+    if cost == 0 or used + cost <= limit + EPSILON then return true, remaining, reset_at, 0 end
     local left = used
     local at = st.oldest + 2 * SLOTS + 1
     for index = st.oldest, st.oldest + SLOTS do
@@ -91,14 +123,14 @@ local function evaluate(k, cost)
     end
     local when = at * st.slot
     while floor(when / st.slot) < at do when = when + 0.001 end
-    return false, remaining, reset_at, max(1, ceil(when - now - EPSILON)), st.current
+    return false, remaining, reset_at, max(1, ceil(when - now - EPSILON))
   elseif alg == 3 then
     local used = st.used
     local remaining = max(0, limit - used)
     local reset_at = used > 0 and st.finish or now
-    if cost > limit then return false, remaining, reset_at, -1, st.start end
-    if cost == 0 or used + cost <= limit then return true, remaining, reset_at, 0, st.start end
-    return false, remaining, reset_at, max(1, st.finish - now), st.start
+    if cost > limit then return false, remaining, reset_at, -1 end
+    if cost == 0 or used + cost <= limit then return true, remaining, reset_at, 0 end
+    return false, remaining, reset_at, max(1, st.finish - now)
   end
   local key = KEYS[k]
   local held = call('ZCARD', key)
@@ -106,27 +138,22 @@ local function evaluate(k, cost)
   local reset_at = now
   local latest = call('ZRANGE', key, -1, -1, 'WITHSCORES')
   if latest[2] then reset_at = max(now, tonumber(latest[2])) end
-  if cost > limit then return false, remaining, reset_at, -1, 0 end
-  if cost == 0 or held + cost <= limit then return true, remaining, reset_at, 0, 0 end
+  if cost > limit then return false, remaining, reset_at, -1 end
+  if cost == 0 or held + cost <= limit then return true, remaining, reset_at, 0 end
   local first = call('ZRANGE', key, 0, 0, 'WITHSCORES')
-  return false, remaining, reset_at, max(1, ceil(tonumber(first[2] or now) - now)), 0
+  return false, remaining, reset_at, max(1, ceil(tonumber(first[2] or now) - now))
 end
 
 -- Charges an admitted check; state is written back once, after the batch. Returns remaining, reset_at.
 local function charge(k, cost, lease, remaining, reset_at)
-  local alg, limit, window_ms = spec[k][1], spec[k][2], spec[k][4]
+  local alg, window_ms = algs[k], windows[k]
   local st = loaded[k]
-  if alg == 4 then
-    call('ZADD', KEYS[k], now + window_ms, lease)
-    call('PEXPIRE', KEYS[k], window_ms + MARGIN)
-    return max(0, remaining - 1), max(reset_at, now + window_ms)
-  end
   if not st.dirty then
     st.dirty = true
     dirty[#dirty + 1] = k
   end
   if alg == 1 then
-    st.tat = max(st.tat, now) + cost * window_ms / limit
+    st.tat = max(st.tat, now) + cost * window_ms / limits[k]
     return max(0, remaining - cost), st.tat
   elseif alg == 2 then
     st.amounts[st.current] = (st.amounts[st.current] or 0) + cost
@@ -134,64 +161,132 @@ local function charge(k, cost, lease, remaining, reset_at)
     st.added = st.added + cost
     st.newest = st.current
     return max(0, remaining - cost), (st.current + SLOTS + 1) * st.slot
+  elseif alg == 3 then
+    st.used = st.used + cost
+    return max(0, remaining - cost), st.finish
   end
-  st.used = st.used + cost
-  return max(0, remaining - cost), st.finish
+  call('ZADD', KEYS[k], now + window_ms, lease)
+  return max(0, remaining - 1), max(reset_at, now + window_ms)
 end
 
-local replies, out, parts = {}, {}, {}
-local a = 3 + S * 5
-for d = 1, #KEYS - S do
-  local record = KEYS[S + d]
-  local lease = ARGV[a]
-  local n = tonumber(ARGV[a + 1])
-  local first = a + 2
-  a = first + n * 2
-  local recorded = call('GET', record)
-  if recorded then replies[d] = recorded
+-- Request records: one HMGET per identity in this bucket and the one before, so a record lives at least ttl ms.
+local bucket = floor(now / ttl)
+local stamp = tostring(now)
+local recorded, writes = {}, {}
+if T == 1 then
+  local base = KEYS[S + 1]
+  local current = call('HMGET', base .. ':' .. bucket, unpack(ARGV, ids, ids + D - 1))
+  local previous = call('HMGET', base .. ':' .. (bucket - 1), unpack(ARGV, ids, ids + D - 1))
+  for d = 1, D do recorded[d] = current[d] or previous[d] end
+  writes[1] = {}
+else
+  local lists = {}
+  for t = 1, T do lists[t], writes[t] = {}, {} end
+  for d = 1, D do
+    local list = lists[tonumber(ARGV[per + 2 * d - 2])]
+    list[#list + 1] = d
+  end
+  for t = 1, T do
+    local list = lists[t]
+    if #list > 0 then
+      local names = {}
+      for i = 1, #list do names[i] = ARGV[ids + list[i] - 1] end
+      local base = KEYS[S + t]
+      local current = call('HMGET', base .. ':' .. bucket, unpack(names))
+      local previous = call('HMGET', base .. ':' .. (bucket - 1), unpack(names))
+      for i = 1, #list do recorded[list[i]] = current[i] or previous[i] end
+    end
+  end
+end
+
+-- Scratch per check of the current decision, reused so a decision allocates nothing.
+local ok_, left_, reset_, retry_ = {}, {}, {}, {}
+-- Request ids admitted earlier in this batch: an id sent twice in one batch is charged once.
+local fresh = {}
+local out = { now }
+for k = 1, S do out[1 + k] = 0 end
+local o = 1 + S
+for d = 1, D do
+  local f = shape_first[tonumber(ARGV[per + 2 * d - 1])]
+  local last = f + shape_n[tonumber(ARGV[per + 2 * d - 1])] - 1
+  local previously = recorded[d] or fresh[ARGV[ids + d - 1]]
+  if previously then
+    local at = tonumber(previously)
+    out[o + 1] = 2
+    o = o + 1
+    for i = f, last do
+      local k = shape_k[i]
+      local _, remaining, reset_at = evaluate(k, 0)
+      out[o + 1], out[o + 2], out[o + 3] = floor(remaining), ceil(reset_at), window_at(k, at)
+      o = o + 3
+    end
   else
-    local all, charged = true, false
-    local out = {}
-    for i = 1, n do
-      local k = tonumber(ARGV[first + (i - 1) * 2])
-      local cost = tonumber(ARGV[first + (i - 1) * 2 + 1])
-      local allowed, remaining, reset_at, retry, win = evaluate(k, cost)
+    local all = true
+    for i = f, last do
+      local allowed, remaining, reset_at, retry = evaluate(shape_k[i], shape_cost[i])
+      ok_[i], left_[i], reset_[i], retry_[i] = allowed, remaining, reset_at, retry
       if not allowed then all = false end
-      out[i] = { k, cost, allowed, remaining, reset_at, retry, win }
     end
-    local parts = { all and 1 or 0, now }
-    for i = 1, n do
-      local r = out[i]
-      local remaining, reset_at = r[4], r[5]
-      if all and r[2] > 0 then
-        remaining, reset_at = charge(r[1], r[2], lease, remaining, reset_at)
-        charged = true
+    if all then
+      out[o + 1] = 1
+      o = o + 1
+      local charged = false
+      for i = f, last do
+        local cost, remaining, reset_at = shape_cost[i], left_[i], reset_[i]
+        if cost > 0 then
+          remaining, reset_at = charge(shape_k[i], cost, ARGV[ids + d - 1], remaining, reset_at)
+          charged = true
+        end
+        out[o + 1], out[o + 2] = floor(remaining), ceil(reset_at)
+        o = o + 2
       end
-      local p = #parts
-      parts[p + 1] = r[3] and 1 or 0
-      parts[p + 2] = floor(remaining)
-      parts[p + 3] = ceil(reset_at)
-      parts[p + 4] = r[6]
-      parts[p + 5] = r[7]
+      if charged then
+        local id = ARGV[ids + d - 1]
+        local w = writes[T == 1 and 1 or tonumber(ARGV[per + 2 * d - 2])]
+        w[#w + 1] = id
+        w[#w + 1] = stamp
+        fresh[id] = stamp
+      end
+    else
+      out[o + 1] = 0
+      o = o + 1
+      for i = f, last do
+        out[o + 1], out[o + 2], out[o + 3], out[o + 4] = ok_[i] and 1 or 0, floor(left_[i]), ceil(reset_[i]), retry_[i]
+        o = o + 4
+      end
     end
-    local reply = table.concat(parts, ',')
-    if charged then call('SET', record, reply, 'PX', ttl) end
-    replies[d] = reply
+  end
+end
+for k = 1, S do out[1 + k] = load(k).win end
+
+for t = 1, T do
+  local w = writes[t]
+  if #w > 0 then
+    local base = KEYS[S + t]
+    local name = base .. ':' .. bucket
+    call('HSET', name, unpack(w))
+    -- A new bucket: give it its TTL and free the one before last in the background (it can be large).
+    if call('PTTL', name) < 0 then
+      call('PEXPIREAT', name, (bucket + 2) * ttl + MARGIN)
+      call('UNLINK', base .. ':' .. (bucket - 2))
+    end
   end
 end
 
 for _, k in ipairs(dirty) do
-  local st, key, window_ms = loaded[k], KEYS[k], spec[k][4]
-  local alg = spec[k][1]
+  local st, key, window_ms = loaded[k], KEYS[k], windows[k]
+  local alg = algs[k]
   if alg == 1 then
     call('SET', key, string.format('%.6f', st.tat), 'PX', max(1, ceil(st.tat - now)) + MARGIN)
   elseif alg == 2 then
-    call('HINCRBYFLOAT', key, tostring(st.current), st.added)
+    call('HINCRBY', key, st.current, st.added)
     call('PEXPIRE', key, ceil(window_ms + window_ms / SLOTS) + MARGIN)
-  else
+  elseif alg == 3 then
     call('HSET', key, 's', st.start, 'c', st.used)
     call('PEXPIRE', key, max(1, st.finish - now) + MARGIN)
+  else
+    call('PEXPIRE', key, window_ms + MARGIN)
   end
 end
-return replies
+return out
 `

@@ -30,7 +30,7 @@ export interface RedisStoreOptions {
 }
 
 type Scripted = {
-  llmLimitConsume(numberOfKeys: number, ...args: (string | number)[]): Promise<string[]>
+  llmLimitConsume(args: (string | number)[]): Promise<number[]>
   llmLimitAdjust(numberOfKeys: number, ...args: (string | number)[]): Promise<number>
 }
 
@@ -41,39 +41,73 @@ const ALGORITHM_CODES: Record<StoreAlgorithm, number> = {
   concurrency: 4,
 }
 const CALENDAR_CODES = { day: 1, month: 2 } as const
-
-/** One slot's answer for one decision. */
-interface SlotAnswer {
-  allowed: boolean
-  now: number
-  results: StoreCheckResult[]
-}
+/** Most decisions in one script call: the script passes a batch's request ids to one HMGET. */
+const MAX_BATCH = 1000
 
 /** A decision waiting for its batch. */
 interface Pending {
   checks: readonly StoreCheck[]
+  /** Hash tag of the identity that holds the decision's request record. */
   tag: string
   requestId: string
-  resolve(answer: SlotAnswer): void
+  /** The decision's every check is in this batch, so a denial may be remembered locally. */
+  whole: boolean
+  /** State key index (1-based) of each check, filled in when the batch is encoded. */
+  keys: number[]
+  resolve(answer: ConsumeResult): void
   reject(error: unknown): void
 }
 
-/** Reads one decision's reply: "allowed,now" and 5 numbers per check. */
-function parseAnswer(reply: string, count: number): SlotAnswer {
-  const parts = reply.split(',')
-  const results: StoreCheckResult[] = new Array(count)
-  for (let i = 0; i < count; i++) {
-    const at = 2 + i * 5
-    results[i] = {
-      allowed: parts[at] === '1',
-      remaining: Number(parts[at + 1]),
-      resetAt: Number(parts[at + 2]),
-      retryAfterMs: Number(parts[at + 3]),
-      window: Number(parts[at + 4]),
-    }
+/** Same keys and costs in the same order: the decision reuses the previous decision's encoded shape. */
+function sameShape(a: readonly StoreCheck[], b: readonly StoreCheck[]): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]
+    const y = b[i]
+    if (x.key !== y.key || x.cost !== y.cost || x.rule !== y.rule || x.group !== y.group) return false
   }
-  return { allowed: parts[0] === '1', now: Number(parts[1]), results }
+  return true
 }
+
+/** Reads one decision's checks from the integer reply at `at` into `result`; returns where the next decision starts. */
+function readDecision(reply: number[], at: number, keys: number[], result: ConsumeResult): number {
+  const count = keys.length
+  const results = result.results
+  const flag = reply[at++]
+  if (flag === 1) {
+    for (let i = 0; i < count; i++, at += 2)
+      results[i] = {
+        allowed: true,
+        remaining: reply[at],
+        resetAt: reply[at + 1],
+        retryAfterMs: 0,
+        window: reply[keys[i]],
+      }
+  } else if (flag === 0) {
+    result.allowed = false
+    for (let i = 0; i < count; i++, at += 4)
+      results[i] = {
+        allowed: reply[at] === 1,
+        remaining: reply[at + 1],
+        resetAt: reply[at + 2],
+        retryAfterMs: reply[at + 3],
+        window: reply[keys[i]],
+      }
+  } else {
+    // Admitted earlier under this request id (a resent command): nothing was charged again.
+    for (let i = 0; i < count; i++, at += 3)
+      results[i] = {
+        allowed: true,
+        remaining: reply[at],
+        resetAt: reply[at + 1],
+        retryAfterMs: 0,
+        window: reply[at + 2],
+      }
+  }
+  return at
+}
+
+const NO_KEYS: number[] = []
 
 const tags = new Map<string, string>()
 
@@ -109,10 +143,16 @@ export function redisStore(options: RedisStoreOptions): Store & { readonly clien
   const timeoutMs = options.timeoutMs ?? 500
   const idempotencyMs = options.idempotencyMs ?? 120_000
   const maxBatch = options.maxBatch ?? 64
-  if (!Number.isInteger(maxBatch) || maxBatch < 1) {
+  if (!Number.isInteger(maxBatch) || maxBatch < 1 || maxBatch > MAX_BATCH) {
     throw new LlmLimitError(
       'ERR_CONFIG',
-      `Expected \`redisStore({ maxBatch })\` to be a whole number ≥ 1, got ${maxBatch}.`,
+      `Expected \`redisStore({ maxBatch })\` to be a whole number from 1 to ${MAX_BATCH}, got ${maxBatch}.`,
+    )
+  }
+  if (!Number.isInteger(idempotencyMs) || idempotencyMs < 1) {
+    throw new LlmLimitError(
+      'ERR_CONFIG',
+      `Expected \`redisStore({ idempotencyMs })\` to be a whole number of milliseconds ≥ 1, got ${idempotencyMs}.`,
     )
   }
   const cluster = (client as Cluster).isCluster === true
@@ -122,8 +162,9 @@ export function redisStore(options: RedisStoreOptions): Store & { readonly clien
   const scripted = client as unknown as Scripted
   const denied = options.localDenyCache === false ? undefined : new Map<string, Remembered>()
 
-  const keyOf = (check: StoreCheck, tag: string) =>
-    `${prefix}{${tag}}:${check.rule ?? createHash('sha256').update(check.key).digest('base64url').slice(0, 22)}`
+  // Each check's key carries its own identity's tag, also when a standalone decision mixes identities.
+  const keyOf = (check: StoreCheck) =>
+    `${prefix}{${hashTag(check.group)}}:${check.rule ?? createHash('sha256').update(check.key).digest('base64url').slice(0, 22)}`
 
   /** Runs a command with a deadline, failing fast when the connection is not ready. */
   const call = async <T>(run: () => Promise<T>): Promise<T> => {
@@ -169,48 +210,82 @@ export function redisStore(options: RedisStoreOptions): Store & { readonly clien
     queues.clear()
   }
 
-  /** One script call for a batch of decisions of one slot; each decision stays all-or-nothing. */
+  /**
+   * One script call for a batch of decisions of one slot; each decision stays all-or-nothing. Decisions with the
+   * same checks as the one before share an encoded shape, so a hot identity costs two numbers and an id per decision.
+   */
   const sendBatch = (batch: Pending[]) => {
     const keys: string[] = []
-    const indexes = new Map<string, number>()
-    const specs: number[] = []
-    const tail: (string | number)[] = []
-    const records: string[] = []
+    const keyIndexes = new Map<string, number>()
+    const specs: (string | number)[] = []
+    const bases: string[] = []
+    const shapes: number[] = []
+    const decisions: number[] = []
+    const ids: string[] = []
+    let shapeCount = 0
+    let previous: Pending | undefined
+    let base = 0
     for (const item of batch) {
-      records.push(`${prefix}{${item.tag}}:req:${item.requestId}`)
-      tail.push(item.requestId, item.checks.length)
-      for (const check of item.checks) {
-        const key = keyOf(check, item.tag)
-        let index = indexes.get(key)
-        if (index === undefined) {
-          keys.push(key)
-          index = keys.length
-          indexes.set(key, index)
-          specs.push(
-            ALGORITHM_CODES[check.algorithm],
-            check.limit,
-            check.burst,
-            check.windowMs,
-            check.calendar ? CALENDAR_CODES[check.calendar] : 0,
-          )
-        }
-        tail.push(index, check.cost)
+      if (previous === undefined || item.tag !== previous.tag) {
+        const name = `${prefix}{${item.tag}}:ids`
+        base = bases.indexOf(name) + 1
+        if (base === 0) base = bases.push(name)
       }
+      if (previous !== undefined && sameShape(item.checks, previous.checks)) {
+        item.keys = previous.keys
+      } else {
+        const checks = item.checks
+        const indexes: number[] = new Array(checks.length)
+        shapes.push(checks.length)
+        for (let i = 0; i < checks.length; i++) {
+          const check = checks[i]
+          const key = keyOf(check)
+          let index = keyIndexes.get(key)
+          if (index === undefined) {
+            index = keys.push(key)
+            keyIndexes.set(key, index)
+            specs.push(
+              ALGORITHM_CODES[check.algorithm],
+              check.limit,
+              check.burst,
+              check.windowMs,
+              check.calendar ? CALENDAR_CODES[check.calendar] : 0,
+            )
+          }
+          indexes[i] = index
+          shapes.push(index, check.cost)
+        }
+        item.keys = indexes
+        shapeCount++
+      }
+      decisions.push(base, shapeCount)
+      ids.push(item.requestId)
+      previous = item
     }
-    call(() =>
-      scripted.llmLimitConsume(
-        keys.length + records.length,
-        ...keys,
-        ...records,
-        idempotencyMs,
-        keys.length,
-        ...specs,
-        ...tail,
-      ),
-    ).then(
-      (replies) => {
-        for (let i = 0; i < batch.length; i++)
-          batch[i].resolve(parseAnswer(replies[i], batch[i].checks.length))
+    const head: (string | number)[] = [keys.length + bases.length]
+    const args = head.concat(
+      keys,
+      bases,
+      idempotencyMs,
+      keys.length,
+      specs,
+      shapeCount,
+      shapes,
+      batch.length,
+      decisions,
+      ids,
+    )
+    call(() => scripted.llmLimitConsume(args)).then(
+      (reply) => {
+        const now = reply[0]
+        let at = 1 + keys.length
+        for (let i = 0; i < batch.length; i++) {
+          const item = batch[i]
+          const result: ConsumeResult = { allowed: true, now, results: new Array(item.keys.length) }
+          at = readDecision(reply, at, item.keys, result)
+          if (!result.allowed && item.whole && denied) remember(item.checks, result, denied)
+          item.resolve(result)
+        }
       },
       (error: unknown) => {
         for (const item of batch) item.reject(error)
@@ -222,15 +297,15 @@ export function redisStore(options: RedisStoreOptions): Store & { readonly clien
    * Queues checks that share a hash slot for the next batch: decisions made in the same turn of the event
    * loop share one script call (still one round trip each), so Redis is not the bottleneck under load.
    */
-  const consumeSlot = (checks: readonly StoreCheck[], tag: string, requestId: string) =>
-    new Promise<SlotAnswer>((resolve, reject) => {
+  const consumeSlot = (checks: readonly StoreCheck[], tag: string, requestId: string, whole: boolean) =>
+    new Promise<ConsumeResult>((resolve, reject) => {
       const slot = cluster ? tag : 'all'
       let queue = queues.get(slot)
       if (!queue) {
         queue = []
         queues.set(slot, queue)
       }
-      queue.push({ checks, tag, requestId, resolve, reject })
+      queue.push({ checks, tag, requestId, whole, keys: NO_KEYS, resolve, reject })
       if (queue.length >= maxBatch) {
         queues.delete(slot)
         sendBatch(queue)
@@ -242,7 +317,7 @@ export function redisStore(options: RedisStoreOptions): Store & { readonly clien
 
   const adjustSlot = (adjustments: readonly StoreAdjustment[], tag: string, id: string, leaseId: string) => {
     const args: (string | number)[] = [`${prefix}{${tag}}:adj:${id}`]
-    for (const { check } of adjustments) args.push(keyOf(check, tag))
+    for (const { check } of adjustments) args.push(keyOf(check))
     args.push(leaseId, idempotencyMs)
     for (const { check, window, delta } of adjustments)
       args.push(ALGORITHM_CODES[check.algorithm], check.limit, check.windowMs, window, delta)
@@ -266,50 +341,66 @@ export function redisStore(options: RedisStoreOptions): Store & { readonly clien
     return [...slots.values()]
   }
 
-  return {
+  /** Checks on several hash slots (Cluster, several identities): per slot in parallel, compensated on deny. */
+  const consumeAcrossSlots = async (
+    checks: readonly StoreCheck[],
+    context: StoreContext,
+  ): Promise<ConsumeResult> => {
+    const slots = bySlot(checks.map((check) => ({ check })))
+    const answers = await Promise.all(
+      slots.map((slot) =>
+        consumeSlot(
+          slot.items.map((item) => item.check),
+          slot.tag,
+          context.requestId,
+          false,
+        ),
+      ),
+    )
+    const results: StoreCheckResult[] = new Array(checks.length)
+    answers.forEach((answer, s) => {
+      slots[s].indexes.forEach((index, i) => {
+        results[index] = answer.results[i]
+      })
+    })
+    const allowed = answers.every((answer) => answer.allowed)
+    if (!allowed && answers.some((answer) => answer.allowed)) {
+      // Slots that admitted were charged; give it back so the decision stays all-or-nothing.
+      const refunds: StoreAdjustment[] = []
+      answers.forEach((answer, s) => {
+        if (!answer.allowed) return
+        for (const index of slots[s].indexes) {
+          const check = checks[index]
+          if (check.cost > 0) refunds.push({ check, window: results[index].window, delta: -check.cost })
+        }
+      })
+      await store.adjust(refunds, { requestId: `${context.requestId}:compensate` })
+      for (const refund of refunds) {
+        const index = checks.indexOf(refund.check)
+        results[index] = { ...results[index], remaining: results[index].remaining + refund.check.cost }
+      }
+    }
+    const now = Math.max(...answers.map((answer) => answer.now))
+    const result = { allowed, now, results }
+    if (!allowed && denied) remember(checks, result, denied)
+    return result
+  }
+
+  const store: Store & { readonly client: Redis | Cluster } = {
     name: cluster ? 'redis-cluster' : 'redis',
     client,
-    async consume(checks, context: StoreContext): Promise<ConsumeResult> {
+    consume(checks, context: StoreContext): Promise<ConsumeResult> {
       const local = localDenial(checks, denied)
-      if (local) return local
-      // A standalone server takes keys of any tag in one script; the tag of the first check names the request record.
-      const slots = bySlot(checks.map((check) => ({ check })))
-      const answers = await Promise.all(
-        slots.map((slot) =>
-          consumeSlot(
-            slot.items.map((item) => item.check),
-            slot.tag,
-            context.requestId,
-          ),
-        ),
-      )
-      const results: StoreCheckResult[] = new Array(checks.length)
-      answers.forEach((answer, s) => {
-        slots[s].indexes.forEach((index, i) => {
-          results[index] = answer.results[i]
-        })
-      })
-      const allowed = answers.every((answer) => answer.allowed)
-      if (!allowed && answers.some((answer) => answer.allowed)) {
-        // Cluster: slots that admitted were charged; give it back so the decision stays all-or-nothing.
-        const refunds: StoreAdjustment[] = []
-        answers.forEach((answer, s) => {
-          if (!answer.allowed) return
-          for (const index of slots[s].indexes) {
-            const check = checks[index]
-            if (check.cost > 0) refunds.push({ check, window: results[index].window, delta: -check.cost })
-          }
-        })
-        await this.adjust(refunds, { requestId: `${context.requestId}:compensate` })
-        for (const refund of refunds) {
-          const index = checks.indexOf(refund.check)
-          results[index] = { ...results[index], remaining: results[index].remaining + refund.check.cost }
-        }
+      if (local) return Promise.resolve(local)
+      const count = checks.length
+      if (count === 0) return consumeAcrossSlots(checks, context)
+      const group = checks[0].group
+      // One script call when every check fits one slot: always on a standalone server, one identity in Cluster.
+      if (cluster) {
+        for (let i = 1; i < count; i++)
+          if (checks[i].group !== group) return consumeAcrossSlots(checks, context)
       }
-      const now = Math.max(...answers.map((answer) => answer.now))
-      const result = { allowed, now, results }
-      if (!allowed && denied) remember(checks, result, denied)
-      return result
+      return consumeSlot(checks, hashTag(group), context.requestId, true)
     },
     async adjust(adjustments, context) {
       if (adjustments.length === 0) return
@@ -326,6 +417,7 @@ export function redisStore(options: RedisStoreOptions): Store & { readonly clien
       denied?.clear()
     },
   }
+  return store
 }
 
 /** A denial remembered for a combination of keys, until (monotonic ms) a retry could succeed. */
