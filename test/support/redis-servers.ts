@@ -1,5 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -43,6 +43,7 @@ export async function startRedis(extra: string[] = []): Promise<RedisProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'llm-limit-redis-'))
   let child: ChildProcess | undefined
   const launch = async () => {
+    mkdirSync(dir, { recursive: true })
     child = spawn(
       'redis-server',
       [
@@ -68,11 +69,14 @@ export async function startRedis(extra: string[] = []): Promise<RedisProcess> {
     async stop() {
       const running = child
       child = undefined
-      if (!running || running.exitCode !== null) return
-      await new Promise<void>((resolve) => {
-        running.once('exit', () => resolve())
-        running.kill('SIGKILL')
-      })
+      if (running && running.exitCode === null) {
+        await new Promise<void>((resolve) => {
+          running.once('exit', () => resolve())
+          running.kill('SIGKILL')
+        })
+      }
+      // A restart makes it again; a finished run leaves nothing in the temp folder.
+      rmSync(dir, { recursive: true, force: true })
     },
     async restart() {
       await launch()
@@ -184,9 +188,4 @@ export async function ready(client: Redis | Cluster): Promise<void> {
       resolve()
     })
   })
-}
-
-/** Removes the temporary data directory of a finished run. */
-export function cleanup(dir: string): void {
-  rmSync(dir, { recursive: true, force: true })
 }
