@@ -402,6 +402,7 @@ export function redisStore(options: RedisStoreOptions): Store & { readonly clien
       }
       return consumeSlot(checks, hashTag(group), context.requestId, true)
     },
+    deniedLocally: (checks) => localDenial(checks, denied),
     async adjust(adjustments, context) {
       if (adjustments.length === 0) return
       const slots = bySlot(adjustments)

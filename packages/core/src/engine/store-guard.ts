@@ -24,12 +24,16 @@ export class StoreGuard {
     private readonly report: (error: unknown, store: Store) => void,
   ) {}
 
-  /** The fast path: a synchronous primary store that is up answers directly; otherwise undefined. */
+  /**
+   * The fast path: a synchronous primary store that is up answers directly, as does a remote store
+   * that already knows the decision is denied; otherwise undefined.
+   */
   consumeSync(checks: readonly StoreCheck[], context: StoreContext): ConsumeResult | undefined {
     const primary = this.primary
-    if (primary.consumeSync === undefined || this.downUntil !== 0) return undefined
+    if (this.downUntil !== 0) return undefined
     try {
-      return primary.consumeSync(checks, context)
+      if (primary.consumeSync !== undefined) return primary.consumeSync(checks, context)
+      return primary.deniedLocally?.(checks)
     } catch {
       // The general path retries, records the failure and applies the policy.
       return undefined

@@ -76,6 +76,11 @@ export interface Store {
   adjust(adjustments: readonly StoreAdjustment[], context: StoreContext): Promise<void>
   /** Synchronous consume for in-process stores; lets the engine skip a promise hop. */
   consumeSync?(checks: readonly StoreCheck[], context: StoreContext): ConsumeResult
+  /**
+   * A denial the store already knows without any I/O (a local cache of over-limit keys), answered
+   * synchronously; undefined sends the decision on to `consume`. Must never answer an admit.
+   */
+  deniedLocally?(checks: readonly StoreCheck[]): ConsumeResult | undefined
   /** Releases timers, connections and other resources. */
   close?(): Promise<void>
 }
