@@ -1,9 +1,12 @@
-import { LlmLimitError } from '../errors.js'
 import type { LlmRequest } from '../llm/index.js'
-import type { Store, StoreAdjustment, StoreCheck, StoreContext } from '../store/store.js'
+import type { ConsumeResult, Store, StoreAdjustment, StoreCheck, StoreContext } from '../store/store.js'
 import type { Estimate, Identity, Measure, Reason, RuleState, Usage } from '../types.js'
 import { amountOf } from './amount.js'
+import { completeUsage } from './complete-usage.js'
 import type { Priority } from './options.js'
+import type { CompiledPlan } from './resolve-options.js'
+import type { RuleSet } from './rule-set.js'
+import { ruleStates, type Verdict } from './verdict.js'
 
 /** The answer to one request, available to handlers as `req.llmLimit`, `ctx.state.llmLimit` or `c.get('llmLimit')`. */
 export interface Decision {
@@ -61,46 +64,25 @@ export interface Settler {
   failed(error: unknown, store: Store): void
 }
 
-/** What is known about a request before the store is asked. */
-export interface DecisionContext {
+/** What is known about a request before the store is asked; also the store context of its settlement. */
+export interface DecisionContext extends StoreContext {
   readonly identity: Identity
-  readonly plan: string | undefined
+  readonly plan: CompiledPlan | undefined
   readonly priority: Priority
   readonly estimate: Estimate
   readonly llm: LlmRequest | undefined
   readonly downgradedFrom: string | undefined
   readonly shadow: boolean
+  /** The rules that were counted, one per check. */
+  readonly applied: RuleSet
+  readonly checks: readonly StoreCheck[]
 }
 
-/** The verdict part of a decision. */
-export interface Verdict {
-  readonly allowed: boolean
-  readonly reason: Reason
-  readonly status: number
-  readonly message: string
-  readonly retryAfterMs: number
-  readonly retryable: boolean
-  readonly rules: readonly RuleState[]
-  readonly rule: string | undefined
-}
-
-/** The verdict of an admitted request. */
-export function allowedVerdict(rules: readonly RuleState[]): Verdict {
-  return {
-    allowed: true,
-    reason: 'ok',
-    status: 200,
-    message: '',
-    retryAfterMs: 0,
-    retryable: true,
-    rules,
-    rule: undefined,
-  }
-}
-
-const MAX_TOKENS = 1e9
-
-/** A decision plus its reservation; settles exactly once. */
+/**
+ * A decision plus its reservation; settles exactly once. What the context and the store's result
+ * already hold is read through getters, and rule states and reservations are built on first read,
+ * so a decision nobody inspects costs one small object.
+ */
 export class LimitDecision implements Decision {
   readonly allowed: boolean
   readonly reason: Reason
@@ -109,35 +91,21 @@ export class LimitDecision implements Decision {
   readonly message: string
   readonly retryAfterMs: number
   readonly retryable: boolean
-  readonly rules: readonly RuleState[]
-  readonly estimate: Estimate
-  readonly identity: Identity
-  readonly plan: string | undefined
-  readonly priority: Priority
   readonly wouldDeny: boolean
-  readonly model: string | undefined
-  readonly downgradedFrom: string | undefined
-  readonly llm: LlmRequest | undefined
   /** When a lease was taken (epoch ms), to learn how long leases are held; 0 without leases. */
   readonly createdAt: number
-  private settlement: Promise<void> | undefined
+  private states: readonly RuleState[] | undefined
+  private reserved: readonly Reservation[] | undefined = undefined
+  private settlement: Promise<void> | undefined = undefined
 
+  /** `store` and `result` are given only when the store admitted and charged the request. */
   constructor(
-    context: DecisionContext,
+    private readonly context: DecisionContext,
     verdict: Verdict,
-    private readonly reservations: readonly Reservation[],
-    private readonly store: Store | undefined,
-    private readonly request: StoreContext,
     private readonly settler: Settler | undefined,
+    private readonly store?: Store,
+    private readonly result?: ConsumeResult,
   ) {
-    // Explicit assignments keep one hidden class; spreading objects here cost more than the whole decision.
-    this.identity = context.identity
-    this.plan = context.plan
-    this.priority = context.priority
-    this.estimate = context.estimate
-    this.llm = context.llm
-    this.model = context.estimate.model
-    this.downgradedFrom = context.downgradedFrom
     // Shadow mode reports the verdict but lets the request through.
     const wouldDeny = !verdict.allowed && context.shadow
     this.allowed = verdict.allowed || wouldDeny
@@ -147,16 +115,47 @@ export class LimitDecision implements Decision {
     this.message = verdict.message
     this.retryAfterMs = verdict.retryAfterMs
     this.retryable = verdict.retryable
-    this.rules = verdict.rules
     this.rule = verdict.rule
-    let leased = false
-    for (const reservation of reservations) if (reservation.measure === 'concurrent') leased = true
-    this.createdAt = leased ? Date.now() : 0
+    this.states = verdict.rules
+    this.createdAt = store !== undefined && context.applied.leases ? Date.now() : 0
+  }
+
+  get rules(): readonly RuleState[] {
+    this.states ??= this.result === undefined ? [] : ruleStates(this.context.applied.rules, this.result)
+    return this.states
+  }
+
+  get estimate(): Estimate {
+    return this.context.estimate
+  }
+
+  get identity(): Identity {
+    return this.context.identity
+  }
+
+  get plan(): string | undefined {
+    return this.context.plan?.name
+  }
+
+  get priority(): Priority {
+    return this.context.priority
+  }
+
+  get model(): string | undefined {
+    return this.context.estimate.model
+  }
+
+  get downgradedFrom(): string | undefined {
+    return this.context.downgradedFrom
+  }
+
+  get llm(): LlmRequest | undefined {
+    return this.context.llm
   }
 
   /** True when the decision reserved tokens, dollars or a lease that must be settled. */
   get needsSettlement(): boolean {
-    return this.reservations.length > 0 && this.settlement === undefined
+    return this.settlement === undefined && this.reservations().length > 0
   }
 
   get settled(): boolean {
@@ -189,19 +188,46 @@ export class LimitDecision implements Decision {
     return this.settlement
   }
 
+  /** The public fields, so a decision serialises as what handlers see (never the store or the settler). */
+  toJSON(): Omit<Decision, 'commit' | 'release'> {
+    const { allowed, reason, rule, status, message, retryAfterMs, retryable, rules, estimate, identity } =
+      this
+    const { plan, priority, wouldDeny, model, downgradedFrom, llm, settled } = this
+    const verdict = { allowed, reason, rule, status, message, retryAfterMs, retryable, rules }
+    return { ...verdict, estimate, identity, plan, priority, wouldDeny, model, downgradedFrom, llm, settled }
+  }
+
+  /** What an admitted decision took beyond a request count: tokens, dollars and leases, to reconcile later. */
+  private reservations(): readonly Reservation[] {
+    if (this.reserved !== undefined) return this.reserved
+    const reserved: Reservation[] = []
+    const { store, result, context } = this
+    if (store !== undefined && result !== undefined && context.applied.reserves) {
+      const rules = context.applied.rules
+      for (let i = 0; i < rules.length; i++) {
+        const measure = rules[i].measure
+        const check = context.checks[i]
+        if (measure === 'requests' || check.cost === 0) continue
+        reserved.push({ check, window: result.results[i].window, measure })
+      }
+    }
+    this.reserved = reserved
+    return reserved
+  }
+
   private async settle(
     deltaOf: (measure: Measure, reserved: number) => number,
     usage: Usage | undefined,
     cost: number,
   ): Promise<void> {
     const adjustments: StoreAdjustment[] = []
-    for (const { check, window, measure } of this.reservations) {
+    for (const { check, window, measure } of this.reservations()) {
       const delta = measure === 'concurrent' ? -1 : deltaOf(measure, check.cost)
       if (delta !== 0) adjustments.push({ check, window, delta })
     }
     if (adjustments.length > 0 && this.store) {
       try {
-        await this.store.adjust(adjustments, this.request)
+        await this.store.adjust(adjustments, this.context)
       } catch (error) {
         // Settling is best effort: leases expire and windows roll over even when the store is down.
         this.settler?.failed(error, this.store)
@@ -209,31 +235,4 @@ export class LimitDecision implements Decision {
     }
     this.settler?.settled(this, usage, cost)
   }
-}
-
-/** Fills fields the caller left out from the estimate and rejects numbers no provider reports. */
-function completeUsage(usage: Partial<Usage> | undefined, estimate: Estimate): Usage {
-  const inputTokens = count(usage?.inputTokens, estimate.inputTokens, 'inputTokens')
-  const outputTokens = count(usage?.outputTokens, estimate.outputTokens, 'outputTokens')
-  const complete: Usage = { inputTokens, outputTokens }
-  if (usage?.cachedInputTokens !== undefined) {
-    complete.cachedInputTokens = Math.min(inputTokens, count(usage.cachedInputTokens, 0, 'cachedInputTokens'))
-  }
-  if (usage?.cacheWriteTokens !== undefined)
-    complete.cacheWriteTokens = count(usage.cacheWriteTokens, 0, 'cacheWriteTokens')
-  if (usage?.costMicroUsd !== undefined)
-    complete.costMicroUsd = count(usage.costMicroUsd, 0, 'costMicroUsd', 1e15)
-  if (typeof usage?.model === 'string') complete.model = usage.model
-  return complete
-}
-
-function count(value: unknown, fallback: number, field: string, max = MAX_TOKENS): number {
-  if (value === undefined) return fallback
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > max) {
-    throw new LlmLimitError(
-      'ERR_INVALID_USAGE',
-      `Expected \`commit({ ${field} })\` to be a whole number between 0 and ${max}, got ${JSON.stringify(value)}.`,
-    )
-  }
-  return value
 }

@@ -1,0 +1,103 @@
+import type { Estimator, LlmRequest } from '../llm/index.js'
+import type { ConsumeResult, Store } from '../store/store.js'
+import type { Attempt } from './attempt.js'
+import { type Decision, LimitDecision, type Settler } from './decision.js'
+import type { GuardedResult, StoreGuard } from './store-guard.js'
+import { STORE_UNAVAILABLE, UNCOUNTED, verdictOf } from './verdict.js'
+
+/** What admission needs from its limiter. */
+export interface AdmissionConfig {
+  readonly guard: StoreGuard
+  readonly estimator: Estimator
+  /** Cheaper model by model, tried once when tokens or dollars ran out. */
+  readonly downgrade: Readonly<Record<string, string>> | undefined
+  readonly settler: Settler
+  /** Tells the limiter's events about a final decision. */
+  readonly report: (decision: Decision) => void
+}
+
+/**
+ * The admit step: all rules of an attempt in one all-or-nothing store call, read into a decision;
+ * a request out of tokens or dollars is tried once more on a cheaper model when one is configured.
+ */
+export class Admission {
+  /** Moving average of how long concurrency leases are held, to predict when one frees up. */
+  private leaseMs = 1000
+
+  constructor(private readonly config: AdmissionConfig) {}
+
+  /** Admits or denies the attempt; synchronous when the store is (the memory store always is). */
+  admit(attempt: Attempt): Decision | Promise<Decision> {
+    const applied = attempt.rules.applying(attempt.estimate.model)
+    attempt.applied = applied
+    const checks = applied.checks(attempt.identity, attempt.request, attempt.estimate)
+    attempt.checks = checks
+    const guard = this.config.guard
+    const fast = guard.consumeSync(checks, attempt)
+    if (fast !== undefined) return this.conclude(attempt, guard.primary, fast)
+    const guarded = guard.consume(checks, attempt)
+    if (guarded instanceof Promise) return guarded.then((outcome) => this.concludeGuarded(attempt, outcome))
+    return this.concludeGuarded(attempt, guarded)
+  }
+
+  /** Learns how long a lease was held from a settled decision that took one. */
+  observeLease(decision: LimitDecision): void {
+    if (decision.createdAt === 0) return
+    const held = Date.now() - decision.createdAt
+    this.leaseMs = Math.max(1, Math.round(this.leaseMs * 0.8 + held * 0.2))
+  }
+
+  private concludeGuarded(attempt: Attempt, outcome: GuardedResult): Decision | Promise<Decision> {
+    if (outcome.store !== undefined) return this.conclude(attempt, outcome.store, outcome.result)
+    const decision = outcome.failOpen
+      ? new LimitDecision(attempt, UNCOUNTED, undefined)
+      : new LimitDecision(attempt, STORE_UNAVAILABLE, this.config.settler)
+    return this.finish(attempt, decision)
+  }
+
+  private conclude(attempt: Attempt, store: Store, result: ConsumeResult): Decision | Promise<Decision> {
+    const verdict = verdictOf(attempt.applied.rules, attempt.checks, result, this.leaseMs)
+    const settler = this.config.settler
+    const decision = verdict.allowed
+      ? new LimitDecision(attempt, verdict, settler, store, result)
+      : new LimitDecision(attempt, verdict, settler)
+    return this.finish(attempt, decision)
+  }
+
+  /** Reports the decision, unless a cheaper model may still be admitted. */
+  private finish(attempt: Attempt, decision: Decision): Decision | Promise<Decision> {
+    if (!decision.allowed || decision.wouldDeny) {
+      const model = attempt.estimate.model
+      const downgrade = this.config.downgrade
+      const cheaper =
+        model !== undefined && attempt.downgradedFrom === undefined ? downgrade?.[model] : undefined
+      const llm = attempt.llm
+      if (cheaper && llm && (decision.reason === 'tokens' || decision.reason === 'cost')) {
+        return this.downgrade(attempt, llm, cheaper, decision)
+      }
+    }
+    this.config.report(decision)
+    return decision
+  }
+
+  /** Tries the request again on a cheaper model; keeps the original denial when that does not fit either. */
+  private async downgrade(
+    attempt: Attempt,
+    llm: LlmRequest,
+    cheaper: string,
+    denial: Decision,
+  ): Promise<Decision> {
+    const cheaperLlm: LlmRequest = { ...llm, model: cheaper, body: { ...llm.body, model: cheaper } }
+    const retried = await this.admit(
+      attempt.downgrade(cheaperLlm, this.config.estimator.estimate(cheaperLlm)),
+    )
+    if (!retried.allowed || retried.wouldDeny) {
+      this.config.report(denial)
+      return denial
+    }
+    // The handler reads the model from the body it was given, so the downgrade happens in place.
+    const body = attempt.request.body
+    if (typeof body === 'object' && body !== null) (body as Record<string, unknown>).model = cheaper
+    return retried
+  }
+}

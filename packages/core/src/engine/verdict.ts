@@ -1,0 +1,128 @@
+import type { ConsumeResult, StoreCheck } from '../store/store.js'
+import type { Reason, RuleState } from '../types.js'
+import type { CompiledRule } from './compile-rule.js'
+import { denialMessage, reasonOf } from './explain.js'
+
+/** The verdict part of a decision. */
+export interface Verdict {
+  readonly allowed: boolean
+  readonly reason: Reason
+  readonly status: number
+  readonly message: string
+  readonly retryAfterMs: number
+  readonly retryable: boolean
+  /** The rule states, or undefined when the decision derives them from the store's result on first read. */
+  readonly rules: readonly RuleState[] | undefined
+  readonly rule: string | undefined
+}
+
+const NO_RULES: readonly RuleState[] = Object.freeze([])
+
+/** The verdict of a request every rule admitted; its rule states come from the store's result. */
+export const ADMITTED: Verdict = Object.freeze({
+  allowed: true,
+  reason: 'ok',
+  status: 200,
+  message: '',
+  retryAfterMs: 0,
+  retryable: true,
+  rules: undefined,
+  rule: undefined,
+})
+
+/** The verdict of a request no rule looked at (skipped, or let through when the store failed). */
+export const UNCOUNTED: Verdict = Object.freeze({ ...ADMITTED, rules: NO_RULES })
+
+const STORE_DOWN =
+  'The rate limiter cannot reach its store, so the request was refused (onStoreError: fail-closed). Retry shortly.'
+
+/** The verdict when the store failed and the policy is fail-closed. */
+export const STORE_UNAVAILABLE: Verdict = Object.freeze({
+  allowed: false,
+  reason: 'store_error',
+  status: 503,
+  message: STORE_DOWN,
+  retryAfterMs: 1000,
+  retryable: true,
+  rules: NO_RULES,
+  rule: undefined,
+})
+
+/** A refusal before any rule is counted (bad credentials, model not on the plan, invalid body); retrying cannot help. */
+export function refusal(reason: Reason, status: number, message: string): Verdict {
+  return {
+    allowed: false,
+    reason,
+    status,
+    message,
+    retryAfterMs: 0,
+    retryable: false,
+    rules: NO_RULES,
+    rule: undefined,
+  }
+}
+
+/** The state of every rule after a store's answer, in user units. */
+export function ruleStates(rules: readonly CompiledRule[], result: ConsumeResult): RuleState[] {
+  const states: RuleState[] = new Array(rules.length)
+  for (let i = 0; i < rules.length; i++) {
+    const rule = rules[i]
+    const out = result.results[i]
+    states[i] = {
+      name: rule.name,
+      measure: rule.measure,
+      limit: rule.limit / rule.scale,
+      remaining: out.remaining / rule.scale,
+      resetMs: Math.max(0, Math.ceil(out.resetAt - result.now)),
+      windowMs: rule.windowMs,
+      denied: !out.allowed,
+    }
+  }
+  return states
+}
+
+/**
+ * Reads a store's answer: ADMITTED when every rule admitted, otherwise a denial by the rule with the
+ * longest wait (all must admit), or outright by a rule the request can never fit.
+ * `leaseMs` caps concurrency waits, since a lease is usually returned long before it expires.
+ */
+export function verdictOf(
+  rules: readonly CompiledRule[],
+  checks: readonly StoreCheck[],
+  result: ConsumeResult,
+  leaseMs: number,
+): Verdict {
+  const results = result.results
+  let deniedIndex = -1
+  let retryAfterMs = 0
+  let retryable = true
+  for (let i = 0; i < rules.length; i++) {
+    const out = results[i]
+    if (out.allowed) continue
+    const rule = rules[i]
+    let wait = out.retryAfterMs
+    if (wait >= 0 && rule.algorithm === 'concurrency') wait = Math.min(wait, leaseMs)
+    if (wait < 0 || rule.calendar) retryable = false
+    if (deniedIndex < 0 || (retryAfterMs >= 0 && (wait < 0 || wait > retryAfterMs))) {
+      deniedIndex = i
+      retryAfterMs = wait
+    }
+  }
+  if (deniedIndex < 0) return ADMITTED
+  const denied = rules[deniedIndex]
+  const states = ruleStates(rules, result)
+  const tooLarge = retryAfterMs < 0
+  // For the rule that denied, "reset" means when a retry can succeed, so every header agrees with Retry-After.
+  if (!tooLarge) states[deniedIndex].resetMs = Math.ceil(retryAfterMs)
+  const remaining = results[deniedIndex].remaining
+  return {
+    allowed: false,
+    reason: tooLarge ? 'request_too_large' : reasonOf(denied),
+    status: tooLarge ? 413 : 429,
+    message: denialMessage(denied, checks[deniedIndex].cost, remaining, tooLarge ? -1 : retryAfterMs),
+    retryAfterMs: tooLarge ? 0 : retryAfterMs,
+    retryable,
+    rules: states,
+    rule: denied.name,
+  }
+}
