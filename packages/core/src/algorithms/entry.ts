@@ -3,11 +3,11 @@
  * hidden class stable; unused fields cost a few bytes.
  */
 export class Entry {
-  /** Token bucket: theoretical arrival time (epoch ms). */
+  /** Token bucket: theoretical arrival time (epoch ms). Sliding window: newest sub-window charged. */
   tat = 0
-  /** Fixed window: start of the counted window (epoch ms). */
+  /** Fixed window: start of the counted window (epoch ms). Sliding window: oldest sub-window in `count`. */
   start = 0
-  /** Fixed window: amount taken in the window. */
+  /** Fixed window: amount taken in the window. Sliding window: running total from sub-window `start` on. */
   count = 0
   /** Sliding window: sub-window index held in each ring slot. */
   tags: Float64Array | undefined = undefined

@@ -12,7 +12,14 @@ export function fixedWindowBounds(check: StoreCheck, now: number): { start: numb
 /** Fixed window: one counter per epoch-aligned window (or UTC day/month); resets at the window end. */
 export const fixedWindow: AlgorithmImpl = {
   inspect(entry, check, now, out) {
-    const { start, end } = fixedWindowBounds(check, now)
+    let start: number
+    let end: number
+    // Rolling windows are computed in place: no bounds object on the hot path.
+    if (check.calendar) ({ start, end } = calendarWindow(check.calendar, now))
+    else {
+      start = Math.floor(now / check.windowMs) * check.windowMs
+      end = start + check.windowMs
+    }
     const used = entry.start === start ? entry.count : 0
     out.window = start
     out.remaining = Math.max(0, check.limit - used)
@@ -26,7 +33,13 @@ export const fixedWindow: AlgorithmImpl = {
     out.retryAfterMs = out.allowed ? 0 : Math.max(1, end - now)
   },
   charge(entry, check, now, out) {
-    const { start, end } = fixedWindowBounds(check, now)
+    let start: number
+    let end: number
+    if (check.calendar) ({ start, end } = calendarWindow(check.calendar, now))
+    else {
+      start = Math.floor(now / check.windowMs) * check.windowMs
+      end = start + check.windowMs
+    }
     if (entry.start !== start) {
       entry.start = start
       entry.count = 0

@@ -1,6 +1,7 @@
 import type { StoreCheck } from '../store/store.js'
 import type { AlgorithmImpl } from './algorithm.js'
 import { EPSILON, waitUntil } from './algorithm.js'
+import type { Entry } from './entry.js'
 
 /** Sub-windows per window; the window is counted `windowMs / SLIDING_SLOTS` too long at worst, never too short. */
 export const SLIDING_SLOTS = 10
@@ -35,12 +36,18 @@ export const slidingWindow: AlgorithmImpl = {
       entry.tags = new Float64Array(RING).fill(-1)
       entry.amounts = new Float64Array(RING)
     }
+    // Brings the running total to this window before a slot is reused.
+    usedSince(entry, current - SLIDING_SLOTS)
     const index = current % RING
     if (entry.tags[index] !== current) {
+      // The slot is reused for a new sub-window; what it held leaves the running total with it.
+      if (entry.tags[index] >= entry.start) entry.count -= entry.amounts[index]
       entry.tags[index] = current
       entry.amounts[index] = 0
     }
     entry.amounts[index] += check.cost
+    entry.count += check.cost
+    if (current > entry.tat) entry.tat = current
     out.remaining = Math.max(0, out.remaining - check.cost)
     out.resetAt = (current + SLIDING_SLOTS + 1) * slot
   },
@@ -48,7 +55,9 @@ export const slidingWindow: AlgorithmImpl = {
     if (entry.tags === undefined || entry.amounts === undefined) return
     const index = window % RING
     if (entry.tags[index] !== window) return
-    entry.amounts[index] = Math.max(0, entry.amounts[index] + delta)
+    const amount = Math.max(0, entry.amounts[index] + delta)
+    if (window >= entry.start) entry.count += amount - entry.amounts[index]
+    entry.amounts[index] = amount
   },
 }
 
@@ -59,28 +68,35 @@ function slotStart(index: number, slot: number): number {
   return at
 }
 
-function usedSince(entry: { tags?: Float64Array; amounts?: Float64Array }, oldest: number): number {
+/**
+ * Amount in sub-windows from `oldest` on. `entry.count` keeps this total for `entry.start`, so it is
+ * summed again only when the window has moved on to a new sub-window (or the clock went back).
+ */
+function usedSince(entry: Entry, oldest: number): number {
   const { tags, amounts } = entry
   if (tags === undefined || amounts === undefined) return 0
+  if (entry.start === oldest) return entry.count
   let used = 0
   for (let i = 0; i < RING; i++) if (tags[i] >= oldest) used += amounts[i]
+  entry.start = oldest
+  entry.count = used
   return used
 }
 
-function newestUsed(entry: { tags?: Float64Array; amounts?: Float64Array }, oldest: number): number {
-  let newest = oldest
+/** The newest sub-window that holds an amount; usually the one charged last, which `entry.tat` names. */
+function newestUsed(entry: Entry, oldest: number): number {
   const { tags, amounts } = entry
-  if (tags && amounts) for (let i = 0; i < RING; i++) if (tags[i] > newest && amounts[i] > 0) newest = tags[i]
+  if (tags === undefined || amounts === undefined) return oldest
+  const last = entry.tat
+  const ring = last % RING
+  if (last >= oldest && tags[ring] === last && amounts[ring] > 0) return last
+  let newest = oldest
+  for (let i = 0; i < RING; i++) if (tags[i] > newest && amounts[i] > 0) newest = tags[i]
   return newest
 }
 
 /** The sub-window index at whose start enough old sub-windows have left for `check.cost` to fit. */
-function freedAt(
-  entry: { tags?: Float64Array; amounts?: Float64Array },
-  check: StoreCheck,
-  oldest: number,
-  used: number,
-): number {
+function freedAt(entry: Entry, check: StoreCheck, oldest: number, used: number): number {
   const { tags, amounts } = entry
   let left = used
   for (let index = oldest; index <= oldest + SLIDING_SLOTS; index++) {
