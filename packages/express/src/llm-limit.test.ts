@@ -131,4 +131,24 @@ describe('llmLimit() for Express', () => {
     const denied = await request(server).get('/both').expect(429)
     expect(denied.body.error.message).toContain("'first'")
   })
+
+  it('hands a throwing option (here skip) to the error handler instead of crashing', async () => {
+    const server = express()
+    server.use(
+      llmLimit({
+        skip: () => {
+          throw new Error('skip exploded')
+        },
+      }),
+    )
+    server.get('/', (_req, res) => {
+      res.send('never')
+    })
+    server.use((error: Error, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+      res.status(500).send(error.message)
+    })
+    const response = await request(server).get('/')
+    expect(response.status).toBe(500)
+    expect(response.text).toBe('skip exploded')
+  })
 })

@@ -41,52 +41,60 @@ export function llmLimit(options: LimiterOptions = {}): LlmLimitMiddleware {
       next()
       return
     }
-    handle(req, res).then((proceed) => {
-      if (!proceed) return
-      // In flight while the rest of the stack runs synchronously: where a limiter built per request would be built.
-      trackInFlight(1)
-      try {
-        next()
-      } finally {
-        trackInFlight(-1)
-      }
-    }, next)
+    try {
+      if (req.body === undefined && req.readable && isJsonContentType(req.headers['content-type'])) {
+        readBody(req, res).then((read) => read && decide(req, res, next), next)
+      } else decide(req, res, next)
+    } catch (error) {
+      next(error)
+    }
   } as LlmLimitMiddleware
 
-  async function handle(req: Request, res: Response): Promise<boolean> {
-    if (req.body === undefined && req.readable && isJsonContentType(req.headers['content-type'])) {
-      const read = await readJsonBody(
-        req,
-        req.headers['content-type'],
-        core.maxBodyBytes,
-        req.headers['content-length'],
-      )
-      if (!read.ok) return send(res, core.bodyError(read.status, read.message), {})
-      req.body = read.body
-    }
+  /** Reads and parses the JSON body itself when no parser ran; false when it answered an error. */
+  async function readBody(req: Request, res: Response): Promise<boolean> {
+    const type = req.headers['content-type']
+    const read = await readJsonBody(req, type, core.maxBodyBytes, req.headers['content-length'])
+    if (!read.ok) return send(res, core.bodyError(read.status, read.message), {})
+    req.body = read.body
+    return true
+  }
+
+  /** Asks the core, synchronously when the store answers so, then answers or hands on. */
+  function decide(req: Request, res: Response, next: NextFunction): void {
     const url = req.originalUrl
     const query = url.indexOf('?')
-    const outcome = await core.handle(
-      {
-        method: req.method,
-        path: query < 0 ? url : url.slice(0, query),
-        headers: req.headers,
-        ip: req.ip ?? req.socket.remoteAddress,
-        body: req.body,
-      },
-      req,
-      req.socket.remoteAddress,
-    )
-    exposeDecision(req, outcome.decision)
-    if (outcome.denial) return send(res, outcome.denial, outcome.headers)
-    const headers = outcome.headers
-    for (const name in headers) res.setHeader(name, headers[name])
-    if (outcome.tracker) trackNodeResponse(res, outcome.tracker)
-    return true
+    const request = {
+      method: req.method,
+      path: query < 0 ? url : url.slice(0, query),
+      headers: req.headers,
+      ip: req.ip ?? req.socket.remoteAddress,
+      body: req.body,
+    }
+    const outcome = core.handle(request, req, req.socket.remoteAddress)
+    if (outcome instanceof Promise) outcome.then((ready) => proceed(ready, req, res, next), next)
+    else proceed(outcome, req, res, next)
   }
 
   middleware.limiter = core.limiter
   return middleware
+}
+
+function proceed(outcome: Outcome, req: Request, res: Response, next: NextFunction): void {
+  exposeDecision(req, outcome.decision)
+  if (outcome.denial) {
+    send(res, outcome.denial, outcome.headers)
+    return
+  }
+  const headers = outcome.headers
+  for (const name in headers) res.setHeader(name, headers[name])
+  if (outcome.tracker) trackNodeResponse(res, outcome.tracker)
+  // In flight while the rest of the stack runs synchronously: where a limiter built per request would be built.
+  trackInFlight(1)
+  try {
+    next()
+  } finally {
+    trackInFlight(-1)
+  }
 }
 
 function send(res: Response, denial: NonNullable<Outcome['denial']>, headers: Record<string, string>): false {

@@ -76,7 +76,9 @@ export function llmLimit(options: HonoLimitOptions = {}): LlmLimitMiddleware {
       if (cache && body !== undefined) cache.json = Promise.resolve(body)
     }
     const request = { method: c.req.method, path: c.req.path, headers, ip: getIp(c), body }
-    const outcome = await core.handle(request, c.req.raw, incoming?.socket?.remoteAddress)
+    const handled = core.handle(request, c.req.raw, incoming?.socket?.remoteAddress)
+    // Awaiting only a real promise saves a microtask when the store answered synchronously.
+    const outcome = handled instanceof Promise ? await handled : handled
     c.set('llmLimit', outcome.decision)
     if (outcome.denial) return errorWebResponse(outcome.denial, outcome.headers)
     if (outgoing && typeof outgoing.setHeader === 'function') {

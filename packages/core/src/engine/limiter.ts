@@ -17,6 +17,11 @@ import type { WaitQueue } from './wait-queue.js'
 export interface Limiter {
   /** Identifies, estimates and admits or denies one request; never throws for over-limit. */
   check(request: LimitRequest): Promise<Decision>
+  /**
+   * `check()`, but the decision itself when it was reached without waiting for anything (an
+   * in-process store, no JWKS fetch, no queue); adapters use it to save a promise hop per request.
+   */
+  checkNow(request: LimitRequest): Decision | Promise<Decision>
   /** The options as resolved at construction. */
   readonly options: Readonly<LimiterOptions>
   /** The primary store. */
@@ -82,14 +87,29 @@ class LimiterImpl implements Limiter {
   }
 
   check(request: LimitRequest): Promise<Decision> {
+    try {
+      const decided = this.checkNow(request)
+      return decided instanceof Promise ? decided : Promise.resolve(decided)
+    } catch (error) {
+      return Promise.reject(error)
+    }
+  }
+
+  checkNow(request: LimitRequest): Decision | Promise<Decision> {
     const decided = this.checkOnce(request)
     const queue = this.queue
     if (queue === undefined) return decided
-    return decided.then((decision) =>
-      decision.allowed || !queue.accepts(decision)
-        ? decision
-        : queue.wait(decision, () => this.checkOnce(request)),
-    )
+    const retry = (): Promise<Decision> => {
+      try {
+        return Promise.resolve(this.checkOnce(request))
+      } catch (error) {
+        // A retry runs from a timer: a throw must become a rejection, never an uncaught exception.
+        return Promise.reject(error)
+      }
+    }
+    const waitIfQueued = (decision: Decision) =>
+      decision.allowed || !queue.accepts(decision) ? decision : queue.wait(decision, retry)
+    return decided instanceof Promise ? decided.then(waitIfQueued) : waitIfQueued(decided)
   }
 
   /** Depth of the wait queue by priority (all zero without `queue`). */
@@ -101,16 +121,11 @@ class LimiterImpl implements Limiter {
     await this.store.close?.()
   }
 
-  private checkOnce(request: LimitRequest): Promise<Decision> {
-    try {
-      if (this.options.skip?.(request)) return Promise.resolve(skipped(request))
-      const identified = this.identify(request)
-      if (identified instanceof Promise) return identified.then((result) => this.decide(request, result))
-      const decision = this.decide(request, identified)
-      return decision instanceof Promise ? decision : Promise.resolve(decision)
-    } catch (error) {
-      return Promise.reject(error)
-    }
+  private checkOnce(request: LimitRequest): Decision | Promise<Decision> {
+    if (this.options.skip?.(request)) return skipped(request)
+    const identified = this.identify(request)
+    if (identified instanceof Promise) return identified.then((result) => this.decide(request, result))
+    return this.decide(request, identified)
   }
 
   private decide(request: LimitRequest, identified: IdentityResult): Decision | Promise<Decision> {

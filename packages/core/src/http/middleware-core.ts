@@ -28,10 +28,11 @@ export interface MiddlewareCore {
   /** Largest body an adapter should read itself, in bytes. */
   readonly maxBodyBytes: number
   /**
-   * Decides a request and prepares everything the adapter writes. `marker` is the framework's own
-   * request object and `socketAddress` the peer address, for the warn-once checks.
+   * Decides a request and prepares everything the adapter writes, synchronously when the decision
+   * was (see `Limiter.checkNow`). `marker` is the framework's own request object and
+   * `socketAddress` the peer address, for the warn-once checks.
    */
-  handle(request: LimitRequest, marker?: object, socketAddress?: string): Promise<Outcome>
+  handle(request: LimitRequest, marker?: object, socketAddress?: string): Outcome | Promise<Outcome>
   /** Error response for a body that could not be read or parsed. */
   bodyError(status: 400 | 413, message: string): ErrorResponse
 }
@@ -50,23 +51,29 @@ export function createMiddlewareCore(options: LimiterOptions = {}): MiddlewareCo
   const includeStreamUsage = options.includeStreamUsage ?? true
   const maxBodyBytes = positiveInteger(options.maxBodyBytes, 4 * 1024 * 1024, 'maxBodyBytes')
 
+  const outcomeOf = (decision: Decision, request: LimitRequest, marker: object | undefined): Outcome => {
+    if (marker !== undefined && decision.rules.length > 0) warnings.doubleCount(marker, decision.rules)
+    const headers = formatHeaders(decision, headerOptions)
+    if (!decision.allowed)
+      return { decision, headers, denial: formatBody(decision, format), tracker: undefined }
+    const llm = decision.llm
+    if (includeStreamUsage && llm?.stream && typeof request.body === 'object' && request.body !== null) {
+      // Without this flag OpenAI streams carry no usage, and the estimate could never be corrected.
+      const patched = withStreamUsage(llm.body)
+      if (patched !== llm.body) Object.assign(request.body, { stream_options: patched.stream_options })
+    }
+    return { decision, headers, denial: undefined, tracker: trackResponse(decision, limiter) }
+  }
+
   return {
     limiter,
     maxBodyBytes,
-    async handle(request, marker, socketAddress) {
+    handle(request, marker, socketAddress) {
       warnings.proxyHeaderWithoutTrust(request, socketAddress)
-      const decision = await limiter.check(request)
-      if (marker !== undefined && decision.rules.length > 0) warnings.doubleCount(marker, decision.rules)
-      const headers = formatHeaders(decision, headerOptions)
-      if (!decision.allowed)
-        return { decision, headers, denial: formatBody(decision, format), tracker: undefined }
-      const llm = decision.llm
-      if (includeStreamUsage && llm?.stream && typeof request.body === 'object' && request.body !== null) {
-        // Without this flag OpenAI streams carry no usage, and the estimate could never be corrected.
-        const patched = withStreamUsage(llm.body)
-        if (patched !== llm.body) Object.assign(request.body, { stream_options: patched.stream_options })
-      }
-      return { decision, headers, denial: undefined, tracker: trackResponse(decision, limiter) }
+      const decided = limiter.checkNow(request)
+      return decided instanceof Promise
+        ? decided.then((decision) => outcomeOf(decision, request, marker))
+        : outcomeOf(decided, request, marker)
     },
     bodyError(status, message) {
       const code = status === 413 ? 'request_too_large' : 'invalid_request'
