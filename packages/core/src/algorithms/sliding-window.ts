@@ -38,7 +38,7 @@ export const slidingWindow: AlgorithmImpl = {
     }
     // Brings the running total to this window before a slot is reused.
     usedSince(entry, current - SLIDING_SLOTS)
-    const index = current % RING
+    const index = slotOf(current)
     if (entry.tags[index] !== current) {
       // The slot is reused for a new sub-window; what it held leaves the running total with it.
       if (entry.tags[index] >= entry.start) entry.count -= entry.amounts[index]
@@ -53,12 +53,17 @@ export const slidingWindow: AlgorithmImpl = {
   },
   adjust(entry, _check, window, delta) {
     if (entry.tags === undefined || entry.amounts === undefined) return
-    const index = window % RING
+    const index = slotOf(window)
     if (entry.tags[index] !== window) return
     const amount = Math.max(0, entry.amounts[index] + delta)
     if (window >= entry.start) entry.count += amount - entry.amounts[index]
     entry.amounts[index] = amount
   },
+}
+
+/** Ring slot of a sub-window index; floor arithmetic, since `%` on indices beyond int32 is a slow float modulo. */
+function slotOf(index: number): number {
+  return index - Math.floor(index / RING) * RING
 }
 
 /** Epoch ms at which sub-window `index` has begun, robust to float rounding of `index * slot`. */
@@ -88,7 +93,7 @@ function newestUsed(entry: Entry, oldest: number): number {
   const { tags, amounts } = entry
   if (tags === undefined || amounts === undefined) return oldest
   const last = entry.tat
-  const ring = last % RING
+  const ring = slotOf(last)
   if (last >= oldest && tags[ring] === last && amounts[ring] > 0) return last
   let newest = oldest
   for (let i = 0; i < RING; i++) if (tags[i] > newest && amounts[i] > 0) newest = tags[i]
@@ -100,7 +105,7 @@ function freedAt(entry: Entry, check: StoreCheck, oldest: number, used: number):
   const { tags, amounts } = entry
   let left = used
   for (let index = oldest; index <= oldest + SLIDING_SLOTS; index++) {
-    const ring = index % RING
+    const ring = slotOf(index)
     if (tags && amounts && tags[ring] === index) left -= amounts[ring]
     // Sub-window `index` stops counting once `index + SLIDING_SLOTS + 1` begins.
     if (left + check.cost <= check.limit + EPSILON) return index + SLIDING_SLOTS + 1
