@@ -30,7 +30,7 @@ const check = (
   ...extra,
 })
 
-/** What a store can do; cases that need a missing capability are reported as skipped, never run against it. */
+/** What a store can do; a store without a capability must refuse it with a clear error instead. */
 export interface ContractCapabilities {
   /** Holds concurrency leases (`concurrent` rules). @default true */
   concurrency?: boolean
@@ -42,7 +42,6 @@ export function storeContract(
   setup: () => Promise<ContractSetup>,
   capabilities: ContractCapabilities = {},
 ): void {
-  const when = (supported: boolean | undefined) => (supported === false ? it.skip : it)
   describe(`store contract: ${name}`, () => {
     const unique = () => `g-${Math.random().toString(36).slice(2)}`
 
@@ -145,9 +144,18 @@ export function storeContract(
       },
     )
 
-    when(capabilities.concurrency)(
-      'concurrency leases are taken, denied at the limit, and released by id',
-      async () => {
+    if (capabilities.concurrency === false) {
+      it('refuses concurrency leases with an error that says so, and charges nothing', async () => {
+        const { store } = await setup()
+        const group = unique()
+        const lease = check(group, 'p', 'concurrency', 2, 60_000)
+        const requests = check(group, 'r', 'fixed-window', 5, 60_000)
+        await expect(store.consume([requests, lease], { requestId: id() })).rejects.toThrow(/concurrenc/i)
+        const peek = await store.consume([{ ...requests, cost: 0 }], { requestId: id() })
+        expect(peek.results[0].remaining).toBe(5)
+      })
+    } else {
+      it('concurrency leases are taken, denied at the limit, and released by id', async () => {
         const { store } = await setup()
         const c = check(unique(), 'p', 'concurrency', 2, 60_000)
         const a = id()
@@ -156,8 +164,8 @@ export function storeContract(
         expect((await store.consume([c], { requestId: id() })).allowed).toBe(false)
         await store.adjust([{ check: c, window: 0, delta: -1 }], { requestId: a })
         expect((await store.consume([c], { requestId: id() })).allowed).toBe(true)
-      },
-    )
+      })
+    }
 
     it('says when a cost can never fit', async () => {
       const { store } = await setup()

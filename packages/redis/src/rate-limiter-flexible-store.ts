@@ -160,6 +160,8 @@ export function rateLimiterFlexibleStore(options: FlexibleStoreOptions): Store {
   return {
     name: 'rate-limiter-flexible',
     async consume(checks): Promise<ConsumeResult> {
+      // Every check is resolved before any is charged, so an unsupported rule refuses the whole decision.
+      for (const check of checks) bridgedFor(check)
       const now = Date.now()
       const results: StoreCheckResult[] = []
       const charged: { check: StoreCheck; index: number }[] = []
