@@ -428,8 +428,25 @@ interface Remembered {
   result: ConsumeResult
 }
 
-const identify = (checks: readonly StoreCheck[]) =>
-  checks.map((check) => `${check.key}\u0000${check.cost}`).join('\n')
+/** Deny-cache keys of check lists (the engine reuses one list per identity for request rules), with what they were made from. */
+const IDENTIFIED = new WeakMap<
+  readonly StoreCheck[],
+  { key: string; checks: StoreCheck[]; costs: number[] }
+>()
+
+const identify = (checks: readonly StoreCheck[]): string => {
+  const known = IDENTIFIED.get(checks)
+  // A list is only trusted while it holds the same checks with the same costs as when its key was made.
+  if (known !== undefined && known.checks.length === checks.length) {
+    let same = true
+    for (let i = 0; i < checks.length && same; i++)
+      same = known.checks[i] === checks[i] && known.costs[i] === checks[i].cost
+    if (same) return known.key
+  }
+  const key = checks.map((check) => `${check.key}\u0000${check.cost}`).join('\n')
+  IDENTIFIED.set(checks, { key, checks: checks.slice(), costs: checks.map((check) => check.cost) })
+  return key
+}
 
 /** Remembers a denial with a known wait, by the app's monotonic clock (a duration, never a time of day). */
 function remember(

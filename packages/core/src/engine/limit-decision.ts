@@ -17,20 +17,19 @@ export class LimitDecision implements Decision {
   readonly reason: Reason
   readonly rule: string | undefined
   readonly status: number
-  readonly message: string
   readonly retryAfterMs: number
   readonly retryable: boolean
   readonly wouldDeny: boolean
   /** When a lease was taken (epoch ms), to learn how long leases are held; 0 without leases. */
   readonly createdAt: number
-  private states: readonly RuleState[] | undefined
+  private states: readonly RuleState[] | undefined = undefined
   private reserved: readonly Reservation[] | undefined = undefined
   private settlement: Promise<void> | undefined = undefined
 
   /** `store` and `result` are given only when the store admitted and charged the request. */
   constructor(
     private readonly context: DecisionContext,
-    verdict: Verdict,
+    private readonly verdict: Verdict,
     private readonly settler: Settler | undefined,
     private readonly store?: Store,
     private readonly result?: ConsumeResult,
@@ -41,17 +40,21 @@ export class LimitDecision implements Decision {
     this.wouldDeny = wouldDeny
     this.status = wouldDeny ? 200 : verdict.status
     this.reason = verdict.reason
-    this.message = verdict.message
     this.retryAfterMs = verdict.retryAfterMs
     this.retryable = verdict.retryable
     this.rule = verdict.rule
-    this.states = verdict.rules
     this.createdAt = store !== undefined && context.applied.leases ? Date.now() : 0
   }
 
   get rules(): readonly RuleState[] {
-    this.states ??= this.result === undefined ? [] : ruleStates(this.context.applied.rules, this.result)
+    this.states ??=
+      this.verdict.rules ??
+      (this.result === undefined ? [] : ruleStates(this.context.applied.rules, this.result))
     return this.states
+  }
+
+  get message(): string {
+    return this.verdict.message
   }
 
   get estimate(): Estimate {

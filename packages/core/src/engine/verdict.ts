@@ -109,20 +109,55 @@ export function verdictOf(
     }
   }
   if (deniedIndex < 0) return ADMITTED
-  const denied = rules[deniedIndex]
-  const states = ruleStates(rules, result)
-  const tooLarge = retryAfterMs < 0
-  // For the rule that denied, "reset" means when a retry can succeed, so every header agrees with Retry-After.
-  if (!tooLarge) states[deniedIndex].resetMs = Math.ceil(retryAfterMs)
-  const remaining = results[deniedIndex].remaining
-  return {
-    allowed: false,
-    reason: tooLarge ? 'request_too_large' : reasonOf(denied),
-    status: tooLarge ? 413 : 429,
-    message: denialMessage(denied, checks[deniedIndex].cost, remaining, tooLarge ? -1 : retryAfterMs),
-    retryAfterMs: tooLarge ? 0 : retryAfterMs,
-    retryable,
-    rules: states,
-    rule: denied.name,
+  return new StoreDenial(rules, checks, result, deniedIndex, retryAfterMs, retryable)
+}
+
+/**
+ * A denial by a rule: the message and rule states are built on first read, because a hammering
+ * client is denied far more often than anyone reads why (a local deny cache answers in microseconds).
+ */
+class StoreDenial implements Verdict {
+  readonly allowed = false
+  readonly reason: Reason
+  readonly status: number
+  readonly retryAfterMs: number
+  readonly rule: string
+  private text: string | undefined
+  private states: RuleState[] | undefined
+
+  constructor(
+    private readonly compiled: readonly CompiledRule[],
+    private readonly checks: readonly StoreCheck[],
+    private readonly result: ConsumeResult,
+    private readonly deniedIndex: number,
+    private readonly wait: number,
+    readonly retryable: boolean,
+  ) {
+    const denied = compiled[deniedIndex]
+    const tooLarge = wait < 0
+    this.reason = tooLarge ? 'request_too_large' : reasonOf(denied)
+    this.status = tooLarge ? 413 : 429
+    this.retryAfterMs = tooLarge ? 0 : wait
+    this.rule = denied.name
+  }
+
+  get message(): string {
+    const { compiled, deniedIndex } = this
+    this.text ??= denialMessage(
+      compiled[deniedIndex],
+      this.checks[deniedIndex].cost,
+      this.result.results[deniedIndex].remaining,
+      this.wait,
+    )
+    return this.text
+  }
+
+  get rules(): readonly RuleState[] {
+    if (this.states === undefined) {
+      this.states = ruleStates(this.compiled, this.result)
+      // For the rule that denied, "reset" means when a retry can succeed, so every header agrees with Retry-After.
+      if (this.wait >= 0) this.states[this.deniedIndex].resetMs = Math.ceil(this.wait)
+    }
+    return this.states
   }
 }
