@@ -11,7 +11,7 @@ export const EPSILON = 1e-6
 export interface AlgorithmImpl {
   /** Fills `out` with the state before charging: allowed, remaining, resetAt, retryAfterMs, window. */
   inspect(entry: Entry, check: StoreCheck, now: number, out: StoreCheckResult): void
-  /** Takes `check.cost`, then updates `out.remaining` and `out.resetAt` to the charged state. */
+  /** Takes `check.cost`, then updates `out` (as `inspect` filled it for this same `now`) to the charged state. */
   charge(entry: Entry, check: StoreCheck, now: number, out: StoreCheckResult, leaseId: string): void
   /** Adds `delta` in the window identified by `window`; a refund never leaves more than a full allowance. */
   adjust(entry: Entry, check: StoreCheck, window: number, delta: number, now: number, leaseId: string): void

@@ -33,13 +33,9 @@ export const fixedWindow: AlgorithmImpl = {
     out.retryAfterMs = out.allowed ? 0 : Math.max(1, end - now)
   },
   charge(entry, check, now, out) {
-    let start: number
-    let end: number
-    if (check.calendar) ({ start, end } = calendarWindow(check.calendar, now))
-    else {
-      start = Math.floor(now / check.windowMs) * check.windowMs
-      end = start + check.windowMs
-    }
+    // `inspect` just found the window for this same `now`.
+    const start = out.window
+    const end = check.calendar ? calendarWindow(check.calendar, now).end : start + check.windowMs
     if (entry.start !== start) {
       entry.start = start
       entry.count = 0
