@@ -95,6 +95,13 @@ describe('examples start with one command and answer as their READMEs show', () 
     expect((await responses[5].json()) as object).toMatchObject({
       error: { code: 'rate_limit_exceeded', type: 'requests' },
     })
+    const malformed = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"model":',
+    })
+    expect(malformed.status).toBe(400)
+    expect((await malformed.json()) as object).toMatchObject({ error: { code: 'invalid_request' } })
   }, 90_000)
 
   it.each([

@@ -16,7 +16,7 @@ export function createApp(
 ): { app: Express; limiter: Limiter } {
   const app = express()
   app.disable('x-powered-by')
-  app.use(express.json({ limit: '4mb' }))
+  // No body parser: llmLimit reads the JSON itself (at most 4 MiB) and answers malformed JSON with a 400.
   const limit = llmLimit({ rules: demoRules, ...options })
   app.use('/v1', limit)
 
@@ -55,6 +55,18 @@ export function createApp(
 
   app.get('/v1/limits', (req, res) => {
     res.json({ identity: req.llmLimit?.identity, rules: req.llmLimit?.rules })
+  })
+
+  // Clients of an OpenAI-compatible API parse JSON errors, never an HTML page.
+  app.use((error: Error, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+    res.status(502).json({
+      error: {
+        message: `The upstream call failed: ${error.message}`,
+        type: 'upstream_error',
+        param: null,
+        code: null,
+      },
+    })
   })
   return { app, limiter: limit.limiter }
 }
