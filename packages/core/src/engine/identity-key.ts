@@ -1,31 +1,15 @@
+import { boundedMemo } from '../bounded-memo.js'
 import type { Identity, LimitRequest } from '../types.js'
 import type { CompiledRule } from './compile-rule.js'
 
-/** Identities whose key strings are kept; a flood of new ones clears a cache rather than growing it. */
+/** Identities whose key strings are kept; a flood of new ones clears a memo rather than growing it. */
 const CACHE_SIZE = 10_000
 
-/**
- * Prefixed identity strings by identity. Handing out the same string for the same identity lets
- * every later map lookup reuse the hash V8 keeps on a string, instead of hashing a fresh copy.
- */
-class Prefixed {
-  private readonly cache = new Map<string, string>()
-  constructor(private readonly prefix: string) {}
-
-  of(value: string): string {
-    let prefixed = this.cache.get(value)
-    if (prefixed === undefined) {
-      prefixed = this.prefix + value
-      if (this.cache.size >= CACHE_SIZE) this.cache.clear()
-      this.cache.set(value, prefixed)
-    }
-    return prefixed
-  }
-}
-
-const IPS = new Prefixed('i:')
-const USERS = new Prefixed('u:')
-const KEYS = new Prefixed('k:')
+// The same string for the same identity lets every later map lookup reuse the hash V8 keeps on a
+// string, instead of hashing a fresh copy.
+const IPS = boundedMemo(CACHE_SIZE, (ip: string) => `i:${ip}`)
+const USERS = boundedMemo(CACHE_SIZE, (user: string) => `u:${user}`)
+const KEYS = boundedMemo(CACHE_SIZE, (key: string) => `k:${key}`)
 
 /**
  * The identity part of a store key. Rules `by: 'user'` or `'apiKey'` fall back to the caller's
@@ -33,12 +17,12 @@ const KEYS = new Prefixed('k:')
  */
 export function identityKey(rule: CompiledRule, identity: Identity, request: LimitRequest): string {
   const by = rule.by
-  if (by === 'ip') return identity.ip === undefined ? 'i:unknown' : IPS.of(identity.ip)
+  if (by === 'ip') return identity.ip === undefined ? 'i:unknown' : IPS(identity.ip)
   if (by === 'global') return 'g'
-  if (by === 'user' && identity.user !== undefined) return USERS.of(identity.user)
+  if (by === 'user' && identity.user !== undefined) return USERS(identity.user)
   if (typeof by === 'function') return `f:${String(by(identity, request))}`
-  if (identity.apiKey !== undefined) return KEYS.of(identity.apiKey)
-  return identity.ip === undefined ? 'i:unknown' : IPS.of(identity.ip)
+  if (identity.apiKey !== undefined) return KEYS(identity.apiKey)
+  return identity.ip === undefined ? 'i:unknown' : IPS(identity.ip)
 }
 
 /** The group a rule's counter lives in: the identity, and the model for rules counted per model. */

@@ -13,8 +13,6 @@ const MISSING_KEY = 'An API key is required: send it as `Authorization: Bearer <
 const MALFORMED_KEY =
   'The API key header is malformed: send exactly one key of printable ASCII characters, at most 4096 long.'
 const UNKNOWN_KEY = 'The API key is not recognised. Check the key or create a new one.'
-/** Client IPs whose normalised form is kept; a flood of new ones clears the cache rather than growing it. */
-const IP_CACHE_SIZE = 10_000
 
 function isPromiseLike<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
   return typeof (value as { then?: unknown } | undefined)?.then === 'function'
@@ -48,17 +46,6 @@ export function createIdentifier(
   const verify = options.jwt ? createJwtVerifier(options.jwt) : undefined
   const jwtHeader = options.jwt?.header?.toLowerCase() ?? 'authorization'
   const appUser = options.user
-  // Most traffic comes from returning clients, so parsing each address once pays for the lookup.
-  const ips = new Map<string, string>()
-  const ipOf = (raw: string): string => {
-    let ip = ips.get(raw)
-    if (ip === undefined) {
-      ip = normalizeIp(raw, subnet)
-      if (ips.size >= IP_CACHE_SIZE) ips.clear()
-      ips.set(raw, ip)
-    }
-    return ip
-  }
 
   const readKey = (request: LimitRequest): Credential => {
     if (keyHeader !== undefined) return readCredential(request, keyHeader, keyHeader === 'authorization')
@@ -74,7 +61,7 @@ export function createIdentifier(
 
   return function identify(request) {
     const identity: Identity = {}
-    if (subnet !== undefined && request.ip !== undefined) identity.ip = ipOf(request.ip)
+    if (subnet !== undefined && request.ip !== undefined) identity.ip = normalizeIp(request.ip, subnet)
     const user = request.user ?? appUser?.(request)
     if (user !== undefined && user !== null) identity.user = String(user)
 

@@ -1,3 +1,4 @@
+import { boundedMemo } from '../bounded-memo.js'
 import { isIpv4, isMapped, parseIpv6, stripIpv6Decoration } from './parse-ip.js'
 
 /** The value every unparseable address maps to, so garbage shares one bucket instead of minting many. */
@@ -6,9 +7,8 @@ export const UNKNOWN_IP = 'unknown'
 /** Longer input cannot be an address, even bracketed with a zone id; refusing it bounds all later work. */
 const MAX_LENGTH = 64
 const CACHE_SIZE = 10_000
-/** IPv6 results per prefix length; a separate map per length so no input can alias another's entry. */
-const caches = new Map<number, Map<string, string>>()
-let cached = 0
+/** Results per prefix length; a separate memo per length so no input can alias another's entry. */
+const memos = new Map<number, (ip: string) => string>()
 
 /**
  * Normalises a client IP for use as an identity: IPv4 as is, IPv4-mapped IPv6 folded to IPv4,
@@ -21,30 +21,24 @@ let cached = 0
  */
 export function normalizeIp(ip: string, ipv6Subnet = 56): string {
   if (typeof ip !== 'string' || ip.length === 0 || ip.length > MAX_LENGTH) return UNKNOWN_IP
+  const bits = ipv6Subnet >= 0 ? Math.min(128, Math.floor(ipv6Subnet)) : ipv6Subnet < 0 ? 0 : 56
+  let memo = memos.get(bits)
+  if (memo === undefined) {
+    // Returning clients repeat their address, so each one is parsed once.
+    memo = boundedMemo(CACHE_SIZE, (raw: string) => parse(raw, bits))
+    memos.set(bits, memo)
+  }
+  return memo(ip)
+}
+
+function parse(ip: string, bits: number): string {
   if (ip.indexOf(':') < 0) return isIpv4(ip) ? ip : UNKNOWN_IP
   // Dual-stack sockets report every IPv4 client as ::ffff:a.b.c.d; that is the hot path.
   if (ip.startsWith('::ffff:') && ip.indexOf('.') > 0) {
     const v4 = ip.slice(7)
     if (isIpv4(v4)) return v4
   }
-  const bits = ipv6Subnet >= 0 ? Math.min(128, Math.floor(ipv6Subnet)) : ipv6Subnet < 0 ? 0 : 56
-  let cache = caches.get(bits)
-  const hit = cache?.get(ip)
-  if (hit !== undefined) return hit
-  const normalized = normalizeIpv6(ip, bits)
-  // Rotating IPv6 addresses are cheap for a client to mint, so the cache must stay bounded.
-  if (cached >= CACHE_SIZE) {
-    caches.clear()
-    cached = 0
-    cache = undefined
-  }
-  if (cache === undefined) {
-    cache = new Map()
-    caches.set(bits, cache)
-  }
-  cache.set(ip, normalized)
-  cached++
-  return normalized
+  return normalizeIpv6(ip, bits)
 }
 
 function normalizeIpv6(ip: string, bits: number): string {

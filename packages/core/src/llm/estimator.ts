@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import { boundedMemo } from '../bounded-memo.js'
 import type { Estimate, Usage } from '../types.js'
 import { type CachedCount, createMessageCache } from './message-cache.js'
 import type { LlmRequest } from './parse-request.js'
@@ -59,21 +60,18 @@ export function createEstimator(options: EstimatorOptions = {}): Estimator {
   const prices: PriceTable = options.prices ? { ...DEFAULT_PRICES, ...options.prices } : DEFAULT_PRICES
   // About 1 KB of text per remembered message on average bounds the memory as well as the count.
   const cache = cacheSize > 0 ? createMessageCache(cacheSize, cacheSize * 1024) : undefined
-  const models = new Map<string, ModelInfo>()
   // The cached text counted last in the current request: a resent history is found by following it.
   let previous: CachedCount | undefined
 
   const count = (text: string, model: string) => (text === '' ? 0 : tokenizer.count(text, model))
 
-  const modelInfo = (model: string): ModelInfo => {
-    let info = models.get(model)
-    if (info === undefined) {
-      if (models.size >= MODEL_LIMIT) models.clear()
-      info = { scope: tokenizer.cacheKey?.(model) ?? `model:${model}`, price: resolvePrice(model, prices) }
-      models.set(model, info)
-    }
-    return info
-  }
+  const modelInfo = boundedMemo(
+    MODEL_LIMIT,
+    (model: string): ModelInfo => ({
+      scope: tokenizer.cacheKey?.(model) ?? `model:${model}`,
+      price: resolvePrice(model, prices),
+    }),
+  )
 
   /**
    * `compute(value, model)`, remembered under the model's scope, the text's `form` and `extra`;
