@@ -30,5 +30,6 @@ if (cluster.isPrimary) {
   app.get('/', (_req, res) => {
     res.json({ pid: process.pid })
   })
-  app.listen(port, '127.0.0.1', () => process.send?.('ready'))
+  // Serve only once Redis is connected: with the offline queue off, earlier requests would be refused (503).
+  client.once('ready', () => app.listen(port, '127.0.0.1', () => process.send?.('ready')))
 }
