@@ -12,9 +12,8 @@ interface Slot {
  * own property to such an object costs several microseconds — more than the whole decision.
  */
 const SLOTS = new WeakMap<object, Slot>()
-/** Prototypes already inspected, and of those, the ones that serve `req.llmLimit` from SLOTS. */
-const INSPECTED = new WeakSet<object>()
-const SERVED = new WeakSet<object>()
+/** Whether requests with this prototype read `req.llmLimit` from SLOTS; found once per prototype. */
+const SERVED = new WeakMap<object, boolean>()
 
 /**
  * Marks `req` as counted by `middleware` and says whether it already was (one limiter mounted
@@ -38,8 +37,13 @@ export function countedBefore(req: object, middleware: object): boolean {
 /** Makes the decision readable as `req.llmLimit`. */
 export function exposeDecision(req: object, decision: Decision): void {
   const slot = SLOTS.get(req)
-  const base = expressBase(req)
-  if (slot !== undefined && base !== undefined && serves(base)) slot.decision = decision
+  const proto = Object.getPrototypeOf(req) as object | null
+  let served = proto === null ? false : SERVED.get(proto)
+  if (served === undefined && proto !== null) {
+    served = serve(expressBase(proto))
+    SERVED.set(proto, served)
+  }
+  if (slot !== undefined && served) slot.decision = decision
   else (req as { llmLimit?: Decision }).llmLimit = decision
 }
 
@@ -47,35 +51,35 @@ export function exposeDecision(req: object, decision: Decision): void {
  * Express's own request prototype (`express.request`, the one every app and sub-app inherits
  * from, and which Express documents as the place to extend requests), or undefined outside Express.
  */
-function expressBase(req: object): object | undefined {
-  let proto = Object.getPrototypeOf(req) as object | null
-  while (proto !== null) {
-    const parent = Object.getPrototypeOf(proto) as object | null
-    if (parent === IncomingMessage.prototype) return proto
-    proto = parent
+function expressBase(proto: object): object | undefined {
+  let current: object | null = proto
+  while (current !== null) {
+    const parent = Object.getPrototypeOf(current) as object | null
+    if (parent === IncomingMessage.prototype) return current
+    current = parent
   }
   return undefined
 }
 
-/** Installs, once per prototype, an accessor that reads the decision from SLOTS. */
-function serves(base: object): boolean {
-  if (!INSPECTED.has(base)) {
-    INSPECTED.add(base)
-    if (Object.isExtensible(base) && !Object.hasOwn(base, 'llmLimit')) {
-      Object.defineProperty(base, 'llmLimit', {
-        configurable: true,
-        enumerable: false,
-        get(this: object) {
-          return SLOTS.get(this)?.decision
-        },
-        set(this: object, value: Decision | undefined) {
-          const slot = SLOTS.get(this)
-          if (slot !== undefined) slot.decision = value
-          else Object.defineProperty(this, 'llmLimit', { value, writable: true, configurable: true })
-        },
-      })
-      SERVED.add(base)
-    }
-  }
-  return SERVED.has(base)
+/** Installs on Express's request prototype an accessor that reads the decision from SLOTS. */
+function serve(base: object | undefined): boolean {
+  if (base === undefined) return false
+  const own = Object.getOwnPropertyDescriptor(base, 'llmLimit')
+  if (own !== undefined) return own.get === readDecision
+  if (!Object.isExtensible(base)) return false
+  Object.defineProperty(base, 'llmLimit', {
+    configurable: true,
+    enumerable: false,
+    get: readDecision,
+    set(this: object, value: Decision | undefined) {
+      const slot = SLOTS.get(this)
+      if (slot !== undefined) slot.decision = value
+      else Object.defineProperty(this, 'llmLimit', { value, writable: true, configurable: true })
+    },
+  })
+  return true
+}
+
+function readDecision(this: object): Decision | undefined {
+  return SLOTS.get(this)?.decision
 }
