@@ -1,3 +1,4 @@
+import { UNKNOWN_IP } from '../identity/normalize-ip.js'
 import type { StoreCheck } from '../store/store.js'
 import type { Estimate, Identity, LimitRequest } from '../types.js'
 import { amountOf } from './amount.js'
@@ -28,6 +29,8 @@ export class RuleSet {
   /** Rule `i` counts against a different group than rule `i - 1` (or may: functions, per-model keys). */
   private readonly starts: boolean[]
   private readonly parts: number
+  /** Every rule counts the caller's IP alone, so the normalised IP itself finds the cached checks. */
+  private readonly byIp: boolean
   /** Every rule takes the same amount on every request, so a cached array can be handed out as is. */
   private readonly fixed: boolean
   private readonly cache = new Map<string, readonly StoreCheck[]>()
@@ -50,6 +53,7 @@ export class RuleSet {
       )
     })
     this.parts = this.starts.filter(Boolean).length
+    this.byIp = this.parts === 1 && rules[0].by === 'ip' && !rules[0].perModel
   }
 
   /** This set followed by a plan's rules; built once per plan. */
@@ -91,7 +95,13 @@ export class RuleSet {
     const model = estimate.model
     let key: string
     let groups: string[] | undefined
-    if (this.parts === 1) key = groupOf(rules[0], identity, request, model)
+    if (this.byIp) {
+      // The common case finds its checks with one lookup; the group string is made on a miss only.
+      key = identity.ip ?? UNKNOWN_IP
+      const cached = this.cache.get(key)
+      if (cached !== undefined) return this.fixed ? cached : this.priced(cached, estimate)
+      groups = [groupOf(rules[0], identity, request, model)]
+    } else if (this.parts === 1) key = groupOf(rules[0], identity, request, model)
     else {
       groups = []
       key = ''
@@ -150,5 +160,6 @@ function check(rule: CompiledRule, group: string, cost: number): StoreCheck {
     windowMs: rule.windowMs,
     calendar: rule.calendar,
     cost,
+    slot: undefined,
   }
 }

@@ -30,12 +30,11 @@ function afterBearer(text: string, start: number): number {
 }
 
 /**
- * Reads a credential from a request header, treating the value as hostile: repeated headers,
+ * Reads a credential from a request header's value, treating the value as hostile: repeated headers,
  * oversized values and characters outside visible ASCII are malformed, never an error thrown.
  * With `bearer`, only `Bearer <token>` counts (other schemes such as Basic are not ours).
  */
-export function readCredential(request: LimitRequest, name: string, bearer: boolean): Credential {
-  const raw = request.headers[name]
+export function readCredential(raw: LimitRequest['headers'][string], bearer: boolean): Credential {
   if (raw === undefined) return undefined
   // Two values for one credential are ambiguous; picking one would let a client choose its identity.
   if (Array.isArray(raw) && raw.length !== 1) return raw.length === 0 ? undefined : MALFORMED

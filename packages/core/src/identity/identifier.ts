@@ -4,7 +4,7 @@ import { type Credential, looksLikeJwt, readCredential } from './credentials.js'
 import { hashApiKey } from './hash-api-key.js'
 import type { ApiKeyInfo, IdentifyOptions, IdentityResult } from './identify-options.js'
 import { createJwtVerifier } from './jwt-verifier.js'
-import { normalizeIp } from './normalize-ip.js'
+import { ipNormalizer } from './normalize-ip.js'
 
 const invalidKey = (message: string): IdentityResult => ({
   error: { status: 401, code: 'invalid_api_key', message },
@@ -46,10 +46,12 @@ export function createIdentifier(
   const verify = options.jwt ? createJwtVerifier(options.jwt) : undefined
   const jwtHeader = options.jwt?.header?.toLowerCase() ?? 'authorization'
   const appUser = options.user
+  const normalizeIp = ipNormalizer(subnet)
 
   const readKey = (request: LimitRequest): Credential => {
-    if (keyHeader !== undefined) return readCredential(request, keyHeader, keyHeader === 'authorization')
-    return readCredential(request, 'authorization', true) ?? readCredential(request, 'x-api-key', false)
+    const headers = request.headers
+    if (keyHeader !== undefined) return readCredential(headers[keyHeader], keyHeader === 'authorization')
+    return readCredential(headers.authorization, true) ?? readCredential(headers['x-api-key'], false)
   }
 
   const withInfo = (identity: Identity, info: ApiKeyInfo | undefined): IdentityResult => {
@@ -61,12 +63,12 @@ export function createIdentifier(
 
   return function identify(request) {
     const identity: Identity = {}
-    if (subnet !== undefined && request.ip !== undefined) identity.ip = normalizeIp(request.ip, subnet)
+    if (subnet !== undefined && request.ip !== undefined) identity.ip = normalizeIp(request.ip)
     const user = request.user ?? appUser?.(request)
     if (user !== undefined && user !== null) identity.user = String(user)
 
     if (verify !== undefined) {
-      const token = readCredential(request, jwtHeader, jwtHeader === 'authorization')
+      const token = readCredential(request.headers[jwtHeader], jwtHeader === 'authorization')
       if (token !== undefined && 'value' in token && looksLikeJwt(token.value))
         return verify(token.value, identity)
     }

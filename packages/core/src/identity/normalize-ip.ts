@@ -20,15 +20,21 @@ const memos = new Map<number, (ip: string) => string>()
  * normalizeIp('not an ip')             // 'unknown'
  */
 export function normalizeIp(ip: string, ipv6Subnet = 56): string {
-  if (typeof ip !== 'string' || ip.length === 0 || ip.length > MAX_LENGTH) return UNKNOWN_IP
+  return ipNormalizer(ipv6Subnet)(ip)
+}
+
+/** `normalizeIp` with the prefix length fixed, for callers that normalise on every request. */
+export function ipNormalizer(ipv6Subnet = 56): (ip: string) => string {
   const bits = ipv6Subnet >= 0 ? Math.min(128, Math.floor(ipv6Subnet)) : ipv6Subnet < 0 ? 0 : 56
-  let memo = memos.get(bits)
-  if (memo === undefined) {
+  let normalize = memos.get(bits)
+  if (normalize === undefined) {
     // Returning clients repeat their address, so each one is parsed once.
-    memo = boundedMemo(CACHE_SIZE, (raw: string) => parse(raw, bits))
-    memos.set(bits, memo)
+    const memo = boundedMemo(CACHE_SIZE, (raw: string) => parse(raw, bits))
+    normalize = (ip) =>
+      typeof ip !== 'string' || ip.length === 0 || ip.length > MAX_LENGTH ? UNKNOWN_IP : memo(ip)
+    memos.set(bits, normalize)
   }
-  return memo(ip)
+  return normalize
 }
 
 function parse(ip: string, bits: number): string {

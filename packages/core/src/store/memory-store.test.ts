@@ -71,6 +71,24 @@ describe('memoryStore', () => {
     expect(peek.results.map((r) => r.remaining)).toEqual([9, 9, 0])
   })
 
+  it('keeps each store its own count when one check object reaches two stores, or is frozen, or the store is cleared', () => {
+    const now = 1_700_000_000_000
+    const first = memoryStore({ now: () => now })
+    const second = memoryStore({ now: () => now })
+    const shared = rule('shared', 3)
+    first.consumeSync([shared], { requestId: '1' })
+    first.consumeSync([shared], { requestId: '2' })
+    // The check now holds the first store's state as its slot; the second store must not use it.
+    expect(second.consumeSync([shared], { requestId: '3' }).results[0].remaining).toBe(2)
+    expect(first.consumeSync([shared], { requestId: '4' }).results[0].remaining).toBe(0)
+    first.clear()
+    expect(first.consumeSync([shared], { requestId: '5' }).results[0].remaining).toBe(2)
+
+    const frozen = Object.freeze(rule('frozen', 3))
+    first.consumeSync([frozen], { requestId: '6' })
+    expect(first.consumeSync([frozen], { requestId: '7' }).results[0].remaining).toBe(1)
+  })
+
   it('rejects an invalid maxKeys with a message that names it', () => {
     expect(() => memoryStore({ maxKeys: 0 })).toThrow(/maxKeys/)
   })

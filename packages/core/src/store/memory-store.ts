@@ -21,7 +21,7 @@ export interface MemoryStoreOptions {
   now?: () => number
 }
 
-const SCRATCH: Entry[] = []
+const SCRATCH: KeyState[] = []
 
 /** Calls each algorithm directly, so the compiler can inline the hot ones instead of a lookup per check. */
 function inspect(entry: Entry, check: StoreCheck, now: number, out: StoreCheckResult): void {
@@ -66,20 +66,33 @@ const monotonicNow = (): number => ORIGIN + performance.now()
  */
 class Group {
   readonly names: string[] = []
-  readonly entries: Entry[] = []
+  readonly entries: KeyState[] = []
+  /** The map that holds the group while it is held; undefined once evicted, so a stale handle is never used. */
+  owner: Map<string, Group> | undefined
+
+  constructor(owner: Map<string, Group>) {
+    this.owner = owner
+  }
   /** Used since eviction last passed it: it gets a second chance (CLOCK approximation of LRU). */
   recent = false
   /** Until when (epoch ms) one of its keys is denied; eviction never frees it before then. */
   limitedUntil = 0
 
-  find(name: string, create: boolean): Entry | undefined {
+  find(name: string, create: boolean): KeyState | undefined {
     const names = this.names
     for (let i = 0; i < names.length; i++) if (names[i] === name) return this.entries[i]
     if (!create) return undefined
-    const entry = new Entry()
+    const entry = new KeyState(this)
     names.push(name)
     this.entries.push(entry)
     return entry
+  }
+}
+
+/** The state of one key, with the group it belongs to (a check keeps it as its `slot`). */
+class KeyState extends Entry {
+  constructor(readonly group: Group) {
+    super()
   }
 }
 
@@ -117,23 +130,37 @@ export class MemoryStore implements Store {
     // Decisions are synchronous, so one scratch list serves every call (stale slots hold a few entries at most).
     const entries = SCRATCH
     let allowed = true
+    const groups = this.groups
     let group: Group | undefined
-    let groupName: string | undefined
     for (let i = 0; i < count; i++) {
       const check = checks[i]
-      // Consecutive checks of one identity reuse the group without hashing its name again.
-      if (check.group !== groupName) {
-        groupName = check.group
-        group = this.group(groupName, true) as Group
+      const slot = check.slot
+      let entry: KeyState
+      if (slot instanceof KeyState && slot.group.owner === groups) {
+        entry = slot
+        // A returning identity's checks hold their keys' state: no hashing, no search.
+        if (entry.group !== group) {
+          group = entry.group
+          group.recent = true
+        }
+      } else {
+        // Consecutive checks of one identity reuse the group without hashing its name again.
+        if (group === undefined || check.group !== checks[i - 1].group)
+          group = this.group(check.group, true) as Group
+        entry = group.find(check.rule ?? check.key, true) as KeyState
+        try {
+          check.slot = entry
+        } catch {
+          // A frozen check cannot keep it; it is looked up each time instead.
+        }
       }
-      const entry = (group as Group).find(check.rule ?? check.key, true) as Entry
       const out: StoreCheckResult = { allowed: true, remaining: 0, resetAt: now, retryAfterMs: 0, window: 0 }
       inspect(entry, check, now, out)
       if (!out.allowed) {
         allowed = false
         // Keep limited identities through eviction until they could be admitted again.
         const until = out.retryAfterMs < 0 ? out.resetAt : now + out.retryAfterMs
-        if (until > (group as Group).limitedUntil) (group as Group).limitedUntil = until
+        if (until > group.limitedUntil) group.limitedUntil = until
       }
       results[i] = out
       entries[i] = entry
@@ -169,18 +196,19 @@ export class MemoryStore implements Store {
 
   /** Drops every key (for tests and resets). */
   clear(): void {
+    for (const group of this.groups.values()) group.owner = undefined
     this.groups.clear()
   }
 
   async close(): Promise<void> {
-    this.groups.clear()
+    this.clear()
   }
 
   private group(name: string, create: boolean): Group | undefined {
     let group = this.groups.get(name)
     if (group !== undefined) group.recent = true
     else if (create) {
-      group = new Group()
+      group = new Group(this.groups)
       this.groups.set(name, group)
     }
     return group
@@ -207,7 +235,7 @@ export class MemoryStore implements Store {
       if (group.recent || group.limitedUntil > now) {
         group.recent = false
         groups.set(name, group)
-      }
+      } else group.owner = undefined
     }
   }
 }

@@ -24,6 +24,12 @@ export interface StoreCheck {
   readonly calendar?: 'day' | 'month'
   /** Amount to take (concurrency: always 1). 0 takes nothing but still reports the state. */
   readonly cost: number
+  /**
+   * Scratch for a store: it may keep its own handle for this check's key here (the memory store
+   * keeps the key's state, so a returning identity needs no lookup). It must validate what it
+   * finds, since the same check may reach another store; the engine never reads it.
+   */
+  slot?: unknown
 }
 
 /** What a store reports for one check. */
