@@ -9,10 +9,12 @@ export class Entry {
   start = 0
   /** Fixed window: amount taken in the window. Sliding window: running total from sub-window `start` on. */
   count = 0
-  /** Sliding window: sub-window index held in each ring slot. */
-  tags: Float64Array | undefined = undefined
-  /** Sliding window: amount taken in each ring slot. */
-  amounts: Float64Array | undefined = undefined
+  /**
+   * Sliding window: per ring slot, the sub-window index it holds (even positions) and the amount
+   * taken in it (odd positions). One plain array of doubles lives on the heap beside the entry,
+   * where two typed arrays would each keep their numbers in a separate allocation.
+   */
+  ring: number[] | undefined = undefined
   /** Concurrency: lease id → expiry (epoch ms). */
   leases: Map<string, number> | undefined = undefined
 }

@@ -32,33 +32,40 @@ export const slidingWindow: AlgorithmImpl = {
   charge(entry, check, now, out) {
     const slot = check.windowMs / SLIDING_SLOTS
     const current = Math.floor(now / slot)
-    if (entry.tags === undefined || entry.amounts === undefined) {
-      entry.tags = new Float64Array(RING).fill(-1)
-      entry.amounts = new Float64Array(RING)
-    }
+    entry.ring ??= newRing()
+    const ring = entry.ring
     // Brings the running total to this window before a slot is reused.
     usedSince(entry, current - SLIDING_SLOTS)
-    const index = slotOf(current)
-    if (entry.tags[index] !== current) {
+    const index = 2 * slotOf(current)
+    if (ring[index] !== current) {
       // The slot is reused for a new sub-window; what it held leaves the running total with it.
-      if (entry.tags[index] >= entry.start) entry.count -= entry.amounts[index]
-      entry.tags[index] = current
-      entry.amounts[index] = 0
+      if (ring[index] >= entry.start) entry.count -= ring[index + 1]
+      ring[index] = current
+      ring[index + 1] = 0
     }
-    entry.amounts[index] += check.cost
+    ring[index + 1] += check.cost
     entry.count += check.cost
     if (current > entry.tat) entry.tat = current
     out.remaining = Math.max(0, out.remaining - check.cost)
     out.resetAt = (current + SLIDING_SLOTS + 1) * slot
   },
   adjust(entry, _check, window, delta) {
-    if (entry.tags === undefined || entry.amounts === undefined) return
-    const index = slotOf(window)
-    if (entry.tags[index] !== window) return
-    const amount = Math.max(0, entry.amounts[index] + delta)
-    if (window >= entry.start) entry.count += amount - entry.amounts[index]
-    entry.amounts[index] = amount
+    const ring = entry.ring
+    if (ring === undefined) return
+    const index = 2 * slotOf(window)
+    if (ring[index] !== window) return
+    const amount = Math.max(0, ring[index + 1] + delta)
+    if (window >= entry.start) entry.count += amount - ring[index + 1]
+    ring[index + 1] = amount
   },
+}
+
+/** An empty ring: every slot holds sub-window -1 (none), with nothing taken. Doubles from the start, so it never changes representation. */
+function newRing(): number[] {
+  const ring: number[] = []
+  for (let i = 0; i < RING; i++) ring.push(-1.5, 0.5)
+  for (let i = 0; i < 2 * RING; i++) ring[i] = i % 2 === 0 ? -1 : 0
+  return ring
 }
 
 /** Ring slot of a sub-window index; floor arithmetic, since `%` on indices beyond int32 is a slow float modulo. */
@@ -78,11 +85,11 @@ function slotStart(index: number, slot: number): number {
  * summed again only when the window has moved on to a new sub-window (or the clock went back).
  */
 function usedSince(entry: Entry, oldest: number): number {
-  const { tags, amounts } = entry
-  if (tags === undefined || amounts === undefined) return 0
+  const ring = entry.ring
+  if (ring === undefined) return 0
   if (entry.start === oldest) return entry.count
   let used = 0
-  for (let i = 0; i < RING; i++) if (tags[i] >= oldest) used += amounts[i]
+  for (let i = 0; i < 2 * RING; i += 2) if (ring[i] >= oldest) used += ring[i + 1]
   entry.start = oldest
   entry.count = used
   return used
@@ -90,23 +97,23 @@ function usedSince(entry: Entry, oldest: number): number {
 
 /** The newest sub-window that holds an amount; usually the one charged last, which `entry.tat` names. */
 function newestUsed(entry: Entry, oldest: number): number {
-  const { tags, amounts } = entry
-  if (tags === undefined || amounts === undefined) return oldest
+  const ring = entry.ring
+  if (ring === undefined) return oldest
   const last = entry.tat
-  const ring = slotOf(last)
-  if (last >= oldest && tags[ring] === last && amounts[ring] > 0) return last
+  const at = 2 * slotOf(last)
+  if (last >= oldest && ring[at] === last && ring[at + 1] > 0) return last
   let newest = oldest
-  for (let i = 0; i < RING; i++) if (tags[i] > newest && amounts[i] > 0) newest = tags[i]
+  for (let i = 0; i < 2 * RING; i += 2) if (ring[i] > newest && ring[i + 1] > 0) newest = ring[i]
   return newest
 }
 
 /** The sub-window index at whose start enough old sub-windows have left for `check.cost` to fit. */
 function freedAt(entry: Entry, check: StoreCheck, oldest: number, used: number): number {
-  const { tags, amounts } = entry
+  const ring = entry.ring
   let left = used
   for (let index = oldest; index <= oldest + SLIDING_SLOTS; index++) {
-    const ring = slotOf(index)
-    if (tags && amounts && tags[ring] === index) left -= amounts[ring]
+    const at = 2 * slotOf(index)
+    if (ring !== undefined && ring[at] === index) left -= ring[at + 1]
     // Sub-window `index` stops counting once `index + SLIDING_SLOTS + 1` begins.
     if (left + check.cost <= check.limit + EPSILON) return index + SLIDING_SLOTS + 1
   }

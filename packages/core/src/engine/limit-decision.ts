@@ -8,17 +8,11 @@ import type { Priority } from './options.js'
 import { ruleStates, type Verdict } from './verdict.js'
 
 /**
- * A decision plus its reservation; settles exactly once. What the context and the store's result
- * already hold is read through getters, and rule states and reservations are built on first read,
+ * A decision plus its reservation; settles exactly once. What the verdict, the context and the
+ * store's result already hold is read through getters, and rule states and reservations are built on first read,
  * so a decision nobody inspects costs one small object.
  */
 export class LimitDecision implements Decision {
-  readonly allowed: boolean
-  readonly reason: Reason
-  readonly rule: string | undefined
-  readonly status: number
-  readonly retryAfterMs: number
-  readonly retryable: boolean
   readonly wouldDeny: boolean
   /** When a lease was taken (epoch ms), to learn how long leases are held; 0 without leases. */
   readonly createdAt: number
@@ -35,15 +29,32 @@ export class LimitDecision implements Decision {
     private readonly result?: ConsumeResult,
   ) {
     // Shadow mode reports the verdict but lets the request through.
-    const wouldDeny = !verdict.allowed && context.shadow
-    this.allowed = verdict.allowed || wouldDeny
-    this.wouldDeny = wouldDeny
-    this.status = wouldDeny ? 200 : verdict.status
-    this.reason = verdict.reason
-    this.retryAfterMs = verdict.retryAfterMs
-    this.retryable = verdict.retryable
-    this.rule = verdict.rule
+    this.wouldDeny = !verdict.allowed && context.shadow
     this.createdAt = store !== undefined && context.applied.leases ? Date.now() : 0
+  }
+
+  get allowed(): boolean {
+    return this.verdict.allowed || this.wouldDeny
+  }
+
+  get status(): number {
+    return this.wouldDeny ? 200 : this.verdict.status
+  }
+
+  get reason(): Reason {
+    return this.verdict.reason
+  }
+
+  get rule(): string | undefined {
+    return this.verdict.rule
+  }
+
+  get retryAfterMs(): number {
+    return this.verdict.retryAfterMs
+  }
+
+  get retryable(): boolean {
+    return this.verdict.retryable
   }
 
   get rules(): readonly RuleState[] {

@@ -30,8 +30,11 @@ export function ipNormalizer(ipv6Subnet = 56): (ip: string) => string {
   if (normalize === undefined) {
     // Returning clients repeat their address, so each one is parsed once.
     const memo = boundedMemo(CACHE_SIZE, (raw: string) => parse(raw, bits))
-    normalize = (ip) =>
-      typeof ip !== 'string' || ip.length === 0 || ip.length > MAX_LENGTH ? UNKNOWN_IP : memo(ip)
+    normalize = (ip) => {
+      if (typeof ip !== 'string' || ip.length === 0 || ip.length > MAX_LENGTH) return UNKNOWN_IP
+      // A plain IPv4 address is its own normal form: checking it is cheaper than a cache lookup.
+      return ip.length <= 15 && isIpv4(ip) ? ip : memo(ip)
+    }
     memos.set(bits, normalize)
   }
   return normalize

@@ -67,31 +67,36 @@ const monotonicNow = (): number => ORIGIN + performance.now()
 class Group {
   readonly names: string[] = []
   readonly entries: KeyState[] = []
-  /** The map that holds the group while it is held; undefined once evicted, so a stale handle is never used. */
-  owner: Map<string, Group> | undefined
-
-  constructor(owner: Map<string, Group>) {
-    this.owner = owner
-  }
   /** Used since eviction last passed it: it gets a second chance (CLOCK approximation of LRU). */
   recent = false
   /** Until when (epoch ms) one of its keys is denied; eviction never frees it before then. */
   limitedUntil = 0
 
+  constructor(private readonly owner: Map<string, Group>) {}
+
   find(name: string, create: boolean): KeyState | undefined {
     const names = this.names
     for (let i = 0; i < names.length; i++) if (names[i] === name) return this.entries[i]
     if (!create) return undefined
-    const entry = new KeyState(this)
+    const entry = new KeyState(this, this.owner)
     names.push(name)
     this.entries.push(entry)
     return entry
   }
+
+  /** Evicted: the checks that still hold its keys' state must look them up again. */
+  drop(): void {
+    for (const entry of this.entries) entry.owner = undefined
+  }
 }
 
-/** The state of one key, with the group it belongs to (a check keeps it as its `slot`). */
+/** The state of one key, with its group; a check keeps it as its `slot` while the store holds it. */
 class KeyState extends Entry {
-  constructor(readonly group: Group) {
+  constructor(
+    readonly group: Group,
+    /** The map of the store that holds the key; undefined once evicted, so a stale slot is never used. */
+    public owner: Map<string, Group> | undefined,
+  ) {
     super()
   }
 }
@@ -134,9 +139,10 @@ export class MemoryStore implements Store {
     let group: Group | undefined
     for (let i = 0; i < count; i++) {
       const check = checks[i]
-      const slot = check.slot
+      const slot = check.slot as KeyState | undefined
       let entry: KeyState
-      if (slot instanceof KeyState && slot.group.owner === groups) {
+      // Only this store's live keys have this owner, whatever else a slot may hold.
+      if (slot !== undefined && slot !== null && slot.owner === groups) {
         entry = slot
         // A returning identity's checks hold their keys' state: no hashing, no search.
         if (entry.group !== group) {
@@ -196,7 +202,7 @@ export class MemoryStore implements Store {
 
   /** Drops every key (for tests and resets). */
   clear(): void {
-    for (const group of this.groups.values()) group.owner = undefined
+    for (const group of this.groups.values()) group.drop()
     this.groups.clear()
   }
 
@@ -235,7 +241,7 @@ export class MemoryStore implements Store {
       if (group.recent || group.limitedUntil > now) {
         group.recent = false
         groups.set(name, group)
-      } else group.owner = undefined
+      } else group.drop()
     }
   }
 }
