@@ -29,9 +29,10 @@ export const slidingWindow: AlgorithmImpl = {
     out.allowed = check.cost === 0 || used + check.cost <= check.limit + EPSILON
     out.retryAfterMs = out.allowed ? 0 : waitUntil(slotStart(freedAt(entry, check, oldest, used), slot), now)
   },
-  charge(entry, check, now, out) {
+  charge(entry, check, _now, out) {
     const slot = check.windowMs / SLIDING_SLOTS
-    const current = Math.floor(now / slot)
+    // `inspect` just found the sub-window for this same `now`.
+    const current = out.window
     entry.ring ??= newRing()
     const ring = entry.ring
     // Brings the running total to this window before a slot is reused.
