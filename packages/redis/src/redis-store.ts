@@ -25,7 +25,10 @@ export interface RedisStoreOptions {
   idempotencyMs?: number
   /** Deny keys known to be over their limit locally, without a round trip, until their retry time. @default true */
   localDenyCache?: boolean
-  /** Most decisions sent in one script call; decisions made in the same event-loop turn share a call. @default 64 */
+  /**
+   * Most decisions sent in one script call; decisions made in the same event-loop turn share a call.
+   * Smaller batches keep several calls in flight, so Node encodes and reads one while Redis runs another. @default 32
+   */
   maxBatch?: number
 }
 
@@ -142,7 +145,7 @@ export function redisStore(options: RedisStoreOptions): Store & { readonly clien
   const prefix = options.prefix ?? 'llm:'
   const timeoutMs = options.timeoutMs ?? 500
   const idempotencyMs = options.idempotencyMs ?? 120_000
-  const maxBatch = options.maxBatch ?? 64
+  const maxBatch = options.maxBatch ?? 32
   if (!Number.isInteger(maxBatch) || maxBatch < 1 || maxBatch > MAX_BATCH) {
     throw new LlmLimitError(
       'ERR_CONFIG',
