@@ -15,7 +15,7 @@ const KEYS = boundedMemo(CACHE_SIZE, (key: string) => `k:${key}`)
  * The identity part of a store key. Rules `by: 'user'` or `'apiKey'` fall back to the caller's
  * API key, then IP, when the request has no such identity, so anonymous traffic is still limited.
  */
-export function identityKey(rule: CompiledRule, identity: Identity, request: LimitRequest): string {
+function identityKey(rule: CompiledRule, identity: Identity, request: LimitRequest): string {
   const by = rule.by
   if (by === 'ip') return identity.ip === undefined ? 'i:unknown' : IPS(identity.ip)
   if (by === 'global') return 'g'

@@ -95,13 +95,9 @@ export class RuleSet {
     const model = estimate.model
     let key: string
     let groups: string[] | undefined
-    if (this.byIp) {
-      // The common case finds its checks with one lookup; the group string is made on a miss only.
-      key = identity.ip ?? UNKNOWN_IP
-      const cached = this.cache.get(key)
-      if (cached !== undefined) return this.fixed ? cached : this.priced(cached, estimate)
-      groups = [groupOf(rules[0], identity, request, model)]
-    } else if (this.parts === 1) key = groupOf(rules[0], identity, request, model)
+    // By IP alone, the normalised IP finds the checks: the group string is made on a miss only.
+    if (this.byIp) key = identity.ip ?? UNKNOWN_IP
+    else if (this.parts === 1) key = groupOf(rules[0], identity, request, model)
     else {
       groups = []
       key = ''
@@ -115,7 +111,7 @@ export class RuleSet {
     }
     let cached = this.cache.get(key)
     if (cached === undefined) {
-      cached = this.build(groups ?? [key])
+      cached = this.build(groups ?? [this.byIp ? groupOf(rules[0], identity, request, model) : key])
       if (this.cache.size >= CACHE_SIZE) this.cache.clear()
       this.cache.set(key, cached)
     }

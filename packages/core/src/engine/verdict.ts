@@ -19,7 +19,7 @@ export interface Verdict {
 const NO_RULES: readonly RuleState[] = Object.freeze([])
 
 /** The verdict of a request every rule admitted; its rule states come from the store's result. */
-export const ADMITTED: Verdict = Object.freeze({
+const ADMITTED: Verdict = Object.freeze({
   allowed: true,
   reason: 'ok',
   status: 200,

@@ -1,7 +1,7 @@
 import type { LimitRequest } from '../types.js'
 
 /** Longer credentials are refused unread: no real key or token is near 4 KB, and hashing them costs CPU. */
-export const MAX_CREDENTIAL_LENGTH = 4096
+const MAX_CREDENTIAL_LENGTH = 4096
 
 /** What a credential header held: nothing, something unusable, or a value. */
 export type Credential = undefined | { malformed: true } | { value: string }

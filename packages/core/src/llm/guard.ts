@@ -9,7 +9,7 @@ export const EXACT_BUDGET = 65_536
 /** Windows of PIECE characters sampled from a text longer than EXACT_BUDGET (16 K characters in all). */
 const WINDOWS = 16
 /** Most time one count may take; past it, what was counted is extrapolated. */
-export const TIME_BUDGET_MS = 4
+const TIME_BUDGET_MS = 4
 
 const LONG_RUN = new RegExp(`\\S{${MAX_RUN + 1},}`)
 
