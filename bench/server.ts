@@ -1,6 +1,7 @@
 // A benchmark server in its own process: `tsx server.ts <kind> <port>` (the built packages, as users run them).
-import type { Server } from 'node:http'
+import type { Server, ServerResponse } from 'node:http'
 import { serve } from '@hono/node-server'
+import { createLimiter, formatHeaders, memoryStore } from '@llm-limit/core'
 import { llmLimit } from '@llm-limit/express'
 import { llmLimit as honoLimit } from '@llm-limit/hono'
 import { llmLimit as koaLimit } from '@llm-limit/koa'
@@ -26,6 +27,19 @@ const rules = [
 ]
 
 type Listen = (port: number) => Server
+
+/**
+ * The headers llmLimit sends by default for these rules (all three sets), from a real decision. A
+ * middleware that only sets them measures what the framework and Node charge for the headers alone.
+ */
+const defaultHeaders = formatHeaders(
+  await createLimiter({ store: memoryStore(), rules }).check({
+    method: 'GET',
+    path: '/',
+    headers: {},
+    ip: '127.0.0.1',
+  }),
+)
 
 const servers: Record<string, () => Listen> = {
   'express-bare': () => expressApp(),
@@ -57,6 +71,23 @@ const servers: Record<string, () => Listen> = {
     ),
   'hono-llm-limit': () => honoApp(honoLimit({ rules })),
   // The floor any middleware starts from: one that only passes the request on.
+  'express-headers-only': () =>
+    expressApp((_req, res, next) => {
+      for (const name in defaultHeaders) res.setHeader(name, defaultHeaders[name])
+      next()
+    }),
+  'koa-headers-only': () =>
+    koaApp((ctx, next) => {
+      for (const name in defaultHeaders) ctx.res.setHeader(name, defaultHeaders[name])
+      return next()
+    }),
+  // The same way the Hono adapter sets them on @hono/node-server: on Node's response, before the handler.
+  'hono-headers-only': () =>
+    honoApp(async (c, next) => {
+      const outgoing = (c.env as { outgoing: ServerResponse }).outgoing
+      for (const name in defaultHeaders) outgoing.setHeader(name, defaultHeaders[name])
+      return next()
+    }),
   'express-noop': () => expressApp((_req, _res, next) => next()),
   'koa-noop': () => koaApp((_ctx, next) => next()),
   'hono-noop': () => honoApp(async (_c, next) => next()),
