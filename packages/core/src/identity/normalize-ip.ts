@@ -32,8 +32,9 @@ export function ipNormalizer(ipv6Subnet = 56): (ip: string) => string {
     const memo = boundedMemo(CACHE_SIZE, (raw: string) => parse(raw, bits))
     normalize = (ip) => {
       if (typeof ip !== 'string' || ip.length === 0 || ip.length > MAX_LENGTH) return UNKNOWN_IP
-      // A plain IPv4 address is its own normal form: checking it is cheaper than a cache lookup.
-      return ip.length <= 15 && isIpv4(ip) ? ip : memo(ip)
+      // Even a plain IPv4 address goes through the memo: a lookup costs less than checking its
+      // characters, and the memo hands back one string whose hash the identity's own lookup reuses.
+      return memo(ip)
     }
     memos.set(bits, normalize)
   }
