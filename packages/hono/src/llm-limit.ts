@@ -81,14 +81,20 @@ export function llmLimit(options: HonoLimitOptions = {}): LlmLimitMiddleware {
     const outcome = handled instanceof Promise ? await handled : handled
     c.set('llmLimit', outcome.decision)
     if (outcome.denial) return errorWebResponse(outcome.denial, outcome.headers)
-    if (outgoing && typeof outgoing.setHeader === 'function') {
+    const onNode = outgoing !== undefined && typeof outgoing.setHeader === 'function'
+    if (onNode) {
       // Node's response takes the headers now and merges the handler's over them, which keeps
       // node-server's fast path (a Response whose headers are never materialised).
       for (const name in outcome.headers) outgoing.setHeader(name, outcome.headers[name])
       if (outcome.tracker) trackNodeResponse(outgoing, outcome.tracker)
-      return runNext(next)
     }
-    await runNext(next)
+    trackInFlight(1)
+    try {
+      await next()
+    } finally {
+      trackInFlight(-1)
+    }
+    if (onNode) return
     const res = trackWebResponse(c.res, outcome.headers, outcome.tracker)
     if (res !== c.res) {
       // Clearing first stops Hono's setter from copying the old response's headers over ours.
@@ -99,15 +105,6 @@ export function llmLimit(options: HonoLimitOptions = {}): LlmLimitMiddleware {
 
   middleware.limiter = core.limiter
   return middleware
-}
-
-async function runNext(next: () => Promise<void>): Promise<void> {
-  trackInFlight(1)
-  try {
-    await next()
-  } finally {
-    trackInFlight(-1)
-  }
 }
 
 /** The socket address from @hono/node-server, honouring X-Forwarded-For only from trusted proxies. */
