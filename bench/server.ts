@@ -71,6 +71,10 @@ const servers: Record<string, () => Listen> = {
     ),
   'hono-llm-limit': () => honoApp(honoLimit({ rules })),
   // The floor any middleware starts from: one that only passes the request on.
+  'express-noop': () => expressApp((_req, _res, next) => next()),
+  'koa-noop': () => koaApp((_ctx, next) => next()),
+  'hono-noop': () => honoApp(async (_c, next) => next()),
+  // The floor any limiter that sends llmLimit's default headers starts from: setting them and nothing else.
   'express-headers-only': () =>
     expressApp((_req, res, next) => {
       for (const name in defaultHeaders) res.setHeader(name, defaultHeaders[name])
@@ -88,9 +92,6 @@ const servers: Record<string, () => Listen> = {
       for (const name in defaultHeaders) outgoing.setHeader(name, defaultHeaders[name])
       return next()
     }),
-  'express-noop': () => expressApp((_req, _res, next) => next()),
-  'koa-noop': () => koaApp((_ctx, next) => next()),
-  'hono-noop': () => honoApp(async (_c, next) => next()),
 }
 
 function koaApp(middleware?: Koa.Middleware) {
