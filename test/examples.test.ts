@@ -102,6 +102,10 @@ describe('examples start with one command and answer as their READMEs show', () 
     })
     expect(malformed.status).toBe(400)
     expect((await malformed.json()) as object).toMatchObject({ error: { code: 'invalid_request' } })
+    // Outside /v1, so the exhausted ip-burst limit does not answer first.
+    const unknown = await fetch(`http://127.0.0.1:${port}/models`)
+    expect(unknown.status).toBe(404)
+    expect((await unknown.json()) as object).toMatchObject({ error: { code: 'unknown_url' } })
   }, 90_000)
 
   it.each([

@@ -58,6 +58,16 @@ export function createApp(
   })
 
   // Clients of an OpenAI-compatible API parse JSON errors, never an HTML page.
+  app.use((req, res) => {
+    res.status(404).json({
+      error: {
+        message: `Unknown route ${req.method} ${req.path}; this proxy serves POST /v1/chat/completions and GET /v1/limits.`,
+        type: 'invalid_request_error',
+        param: null,
+        code: 'unknown_url',
+      },
+    })
+  })
   app.use((error: Error, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
     res.status(502).json({
       error: {
