@@ -455,6 +455,27 @@ export const scenarios: Scenario[] = [
     ],
   },
   {
+    name: 'JSON null or an array on an LLM route: 400, the body must be an object',
+    steps: [
+      { send: { path: '/v1/chat/completions', raw: 'null' }, expect: status(400) },
+      {
+        send: { path: '/v1/chat/completions', json: [chat()] },
+        expect: all(
+          status(400),
+          json((b) => /must be a JSON object/.test(b.error.message), 'a JSON object error'),
+        ),
+      },
+    ],
+  },
+  {
+    name: "an app's own route that ends like an LLM one is a plain request",
+    options: tiny(),
+    steps: [
+      ...times(2, { path: '/conversations/7/messages', json: { text: 'hi' } }, status(200)),
+      { send: { path: '/conversations/7/messages', json: { text: 'hi' } }, expect: status(429) },
+    ],
+  },
+  {
     name: 'non-LLM JSON still counts as a request',
     options: tiny(),
     steps: [

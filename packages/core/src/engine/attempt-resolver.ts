@@ -42,9 +42,8 @@ export class AttemptResolver {
     attempt.plan = plan
     const routeRules = route === undefined ? undefined : this.routeRules.get(route)
     attempt.rules = (routeRules ?? config.rules).withPlan(plan)
-    const body = request.body
-    if (typeof body !== 'object' || body === null) return attempt
-    const llm = parseLlmRequest(body, request.path)
+    if (request.body === undefined || !mayCarryLlmCall(request.method)) return attempt
+    const llm = parseLlmRequest(request.body, request.path)
     if (llm === undefined) return attempt
     if ('invalid' in llm) {
       attempt.refusal = refusal('invalid_request', 400, llm.invalid)
@@ -70,5 +69,21 @@ export class AttemptResolver {
     const plan = this.config.plan
     if (plan === undefined) return identity.plan
     return typeof plan === 'function' ? plan(identity, request) : plan
+  }
+}
+
+/**
+ * LLM APIs are called with POST; a GET of `/v1/chat/completions` lists stored completions, and some
+ * body parsers leave `{}` on every request, so bodies of methods without one are never read as calls.
+ */
+function mayCarryLlmCall(method: string): boolean {
+  switch (method.toUpperCase()) {
+    case 'GET':
+    case 'HEAD':
+    case 'OPTIONS':
+    case 'DELETE':
+      return false
+    default:
+      return true
   }
 }

@@ -211,7 +211,7 @@ describe('parseLlmRequest', () => {
 
   it('leaves non-LLM bodies alone', () => {
     expect(parseLlmRequest({ hello: 'world' }, '/api/things')).toBeUndefined()
-    expect(parseLlmRequest([1, 2], '/v1/chat/completions')).toBeUndefined()
+    expect(parseLlmRequest([1, 2], '/api/things')).toBeUndefined()
   })
 
   it('recognises Anthropic messages and requires max_tokens', () => {

@@ -28,32 +28,51 @@ export interface InvalidLlmRequest {
   readonly invalid: string
 }
 
-const ROUTES: readonly [string, LlmApi][] = [
-  ['/chat/completions', 'openai-chat'],
-  ['/completions', 'openai-completions'],
-  ['/responses', 'openai-responses'],
-  ['/embeddings', 'openai-embeddings'],
-  ['/messages', 'anthropic-messages'],
+/** A path ending only an LLM API uses: the path alone says the body must be that API's request. */
+const LLM_ONLY_ROUTE = '/chat/completions'
+/**
+ * Path endings other apps use too (`POST /conversations/7/messages`): such a route is taken for the
+ * LLM API only when the body also carries `model` and the API's own field.
+ */
+const SHARED_ROUTES: readonly [suffix: string, api: LlmApi, field: string][] = [
+  ['/completions', 'openai-completions', 'prompt'],
+  ['/responses', 'openai-responses', 'input'],
+  ['/embeddings', 'openai-embeddings', 'input'],
+  ['/messages', 'anthropic-messages', 'messages'],
 ]
+const NOT_AN_OBJECT =
+  'The request body must be a JSON object like `{"model": …, "messages": […]}`, sent with Content-Type: application/json. If a body parser ran before llmLimit, it must parse JSON (not raw bytes or text).'
 const MAX_OUTPUT = 10_000_000
 const MAX_N = 128
 
-/** The API an LLM route serves, judged by the path's ending, or undefined. */
-export function apiForPath(path: string): LlmApi | undefined {
+/**
+ * The API an LLM route serves, judged by the path's ending (and, for endings other apps use too,
+ * by the body's fields), or undefined.
+ */
+export function apiForPath(path: string, body?: unknown): LlmApi | undefined {
   const trimmed = path.endsWith('/') ? path.slice(0, -1) : path
-  for (const [suffix, api] of ROUTES) if (trimmed.endsWith(suffix)) return api
+  if (trimmed.endsWith(LLM_ONLY_ROUTE)) return 'openai-chat'
+  if (typeof body !== 'object' || body === null) return undefined
+  const record = body as Record<string, unknown>
+  for (const [suffix, api, field] of SHARED_ROUTES)
+    if (trimmed.endsWith(suffix))
+      return record.model !== undefined && record[field] !== undefined ? api : undefined
   return undefined
 }
 
 /**
  * Recognises OpenAI chat/completions/responses/embeddings and Anthropic messages bodies, by path
  * and otherwise by shape. Returns undefined for anything that is not an LLM request (it still
- * counts against request rules), or `{ invalid }` for an LLM request of the wrong shape.
+ * counts against request rules), or `{ invalid }` for an LLM request of the wrong shape, including
+ * a chat completions body that is not an object (JSON `null`, an array, raw bytes or text).
  */
 export function parseLlmRequest(body: unknown, path: string): LlmRequest | InvalidLlmRequest | undefined {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) return undefined
+  if (body === undefined) return undefined
+  if (typeof body !== 'object' || body === null || Array.isArray(body) || ArrayBuffer.isView(body)) {
+    return apiForPath(path) === undefined ? undefined : { invalid: NOT_AN_OBJECT }
+  }
   const record = body as Record<string, unknown>
-  const api = apiForPath(path) ?? apiForShape(record)
+  const api = apiForPath(path, record) ?? apiForShape(record)
   if (api === undefined) return undefined
   if (typeof record.model !== 'string' || record.model.length === 0 || record.model.length > 256) {
     return { invalid: '`model` must be a non-empty string naming the model.' }
