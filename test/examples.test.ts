@@ -74,6 +74,15 @@ function expectLimited(responses: Response[], admitted: number, rule: string) {
   expect(denied.headers.get('ratelimit-policy')).toContain(`"${rule}"`)
 }
 
+/** A chat request with no JSON body reaches the demo's handler, which answers a JSON 400, not a 5xx. */
+async function expectBodyRequired(port: number) {
+  // ip-burst refills one request every 2 s, and the loop before this one used them all up.
+  await new Promise((resolve) => setTimeout(resolve, 2100))
+  const bare = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, { method: 'POST' })
+  expect(bare.status).toBe(400)
+  expect((await bare.json()) as object).toMatchObject({ error: { code: 'invalid_request' } })
+}
+
 describe('examples start with one command and answer as their READMEs show', () => {
   let redis: RedisProcess
   beforeAll(async () => {
@@ -106,6 +115,7 @@ describe('examples start with one command and answer as their READMEs show', () 
     const unknown = await fetch(`http://127.0.0.1:${port}/models`)
     expect(unknown.status).toBe(404)
     expect((await unknown.json()) as object).toMatchObject({ error: { code: 'unknown_url' } })
+    await expectBodyRequired(port)
   }, 90_000)
 
   it.each([
@@ -117,6 +127,13 @@ describe('examples start with one command and answer as their READMEs show', () 
       const port = await freePort()
       await start(['--filter', name, 'start'], { PORT: String(port) })
       expectLimited(await curlLoop(port, times), 5, 'ip-burst')
+      await expectBodyRequired(port)
+      if (name === 'hono-proxy') {
+        // Outside /v1, where the limiter is not mounted.
+        const unknown = await fetch(`http://127.0.0.1:${port}/models`)
+        expect(unknown.status).toBe(404)
+        expect((await unknown.json()) as object).toMatchObject({ error: { code: 'unknown_url' } })
+      }
     },
     90_000,
   )

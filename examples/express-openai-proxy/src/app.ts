@@ -1,7 +1,7 @@
 import type { Limiter, LimiterOptions } from '@llm-limit/core'
 import { llmLimit } from '@llm-limit/express'
 import express, { type Express } from 'express'
-import { demoRules, fakeChatCompletion } from './shared.js'
+import { demoRules, fakeChatCompletion, openAiError, unknownRoute } from './shared.js'
 
 /** Where to forward requests; without both, the built-in fake upstream answers offline. */
 export interface UpstreamConfig {
@@ -25,7 +25,7 @@ export function createApp(
       if (!upstream.url || !upstream.apiKey) {
         const answer = fakeChatCompletion(req.body, req.llmLimit?.estimate.inputTokens ?? 0)
         if (answer.kind === 'json') {
-          res.json(answer.body)
+          res.status(answer.status).json(answer.body)
           return
         }
         res.setHeader('content-type', 'text/event-stream')
@@ -59,24 +59,21 @@ export function createApp(
 
   // Clients of an OpenAI-compatible API parse JSON errors, never an HTML page.
   app.use((req, res) => {
-    res.status(404).json({
-      error: {
-        message: `Unknown route ${req.method} ${req.path}; this proxy serves POST /v1/chat/completions and GET /v1/limits.`,
-        type: 'invalid_request_error',
-        param: null,
-        code: 'unknown_url',
-      },
-    })
+    const { status, body } = unknownRoute(
+      req.method,
+      req.path,
+      'POST /v1/chat/completions and GET /v1/limits',
+    )
+    res.status(status).json(body)
   })
   app.use((error: Error, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
-    res.status(502).json({
-      error: {
-        message: `The upstream call failed: ${error.message}`,
-        type: 'upstream_error',
-        param: null,
-        code: null,
-      },
-    })
+    const { status, body } = openAiError(
+      502,
+      `The upstream call failed: ${error.message}`,
+      null,
+      'upstream_error',
+    )
+    res.status(status).json(body)
   })
   return { app, limiter: limit.limiter }
 }

@@ -17,8 +17,23 @@ export interface ChatBody {
   stream_options?: { include_usage?: boolean }
 }
 
-/** A fake upstream answer: a JSON body, or server-sent events. */
-export type FakeAnswer = { kind: 'json'; body: object } | { kind: 'sse'; events: string[] }
+/** A fake upstream answer: a JSON body with its status, or server-sent events. */
+export type FakeAnswer = { kind: 'json'; status: number; body: object } | { kind: 'sse'; events: string[] }
+
+/** An error in OpenAI's shape, which OpenAI-compatible clients parse (never an HTML page). */
+export function openAiError(
+  status: number,
+  message: string,
+  code: string | null,
+  type = 'invalid_request_error',
+) {
+  return { kind: 'json', status, body: { error: { message, type, param: null, code } } } satisfies FakeAnswer
+}
+
+/** The JSON 404 of every demo, for a route it does not serve; `served` names the routes it does. */
+export function unknownRoute(method: string, path: string, served = 'POST /v1/chat/completions') {
+  return openAiError(404, `Unknown route ${method} ${path}; this proxy serves ${served}.`, 'unknown_url')
+}
 
 const WORDS =
   'Rate limits keep one greedy client from spending everyone else’s budget in a single afternoon.'.split(' ')
@@ -27,7 +42,15 @@ const WORDS =
  * Answers like OpenAI's chat completions endpoint, framework-free, with real `usage`: prompt tokens
  * from llm-limit's estimate, completion tokens from the words sent; streaming included.
  */
-export function fakeChatCompletion(body: ChatBody, promptTokens: number): FakeAnswer {
+export function fakeChatCompletion(request: unknown, promptTokens: number): FakeAnswer {
+  // llmLimit refuses bodies of the wrong shape; one that never arrived (no JSON content type) ends here.
+  if (typeof request !== 'object' || request === null || Array.isArray(request))
+    return openAiError(
+      400,
+      'Send the chat completion as a JSON object with Content-Type: application/json.',
+      'invalid_request',
+    )
+  const body = request as ChatBody
   const model = body.model ?? 'gpt-4o-mini'
   const budget = body.max_completion_tokens ?? body.max_tokens ?? 16
   const words = WORDS.slice(0, Math.max(1, Math.min(WORDS.length, budget)))
@@ -42,7 +65,11 @@ export function fakeChatCompletion(body: ChatBody, promptTokens: number): FakeAn
     const choices = [
       { index: 0, message: { role: 'assistant', content: words.join(' ') }, finish_reason: 'stop' },
     ]
-    return { kind: 'json', body: { id, object: 'chat.completion', created, model, choices, usage } }
+    return {
+      kind: 'json',
+      status: 200,
+      body: { id, object: 'chat.completion', created, model, choices, usage },
+    }
   }
   const chunk = (choices: unknown[], extra: object = {}) =>
     `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices, ...extra })}\n\n`

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream'
 import { llmLimit } from '@llm-limit/koa'
-import { type ChatBody, demoRules, fakeChatCompletion } from 'express-openai-proxy/shared'
+import { demoRules, fakeChatCompletion, unknownRoute } from 'express-openai-proxy/shared'
 import Koa from 'koa'
 
 const port = Number(process.env.PORT ?? 8788)
@@ -8,24 +8,14 @@ const app = new Koa()
 // No body parser: llmLimit reads the JSON body itself and leaves it on ctx.request.body.
 app.use(llmLimit({ rules: demoRules }))
 app.use(async (ctx) => {
-  if (ctx.method !== 'POST' || ctx.path !== '/v1/chat/completions') {
-    ctx.status = 404
-    ctx.body = {
-      error: {
-        message: `No route ${ctx.method} ${ctx.path}`,
-        type: 'invalid_request_error',
-        param: null,
-        code: 'not_found',
-      },
-    }
-    return
-  }
-  const answer = fakeChatCompletion(
-    ctx.request.body as ChatBody,
-    ctx.state.llmLimit?.estimate.inputTokens ?? 0,
-  )
-  if (answer.kind === 'json') ctx.body = answer.body
-  else {
+  const answer =
+    ctx.method === 'POST' && ctx.path === '/v1/chat/completions'
+      ? fakeChatCompletion(ctx.request.body, ctx.state.llmLimit?.estimate.inputTokens ?? 0)
+      : unknownRoute(ctx.method, ctx.path)
+  if (answer.kind === 'json') {
+    ctx.status = answer.status
+    ctx.body = answer.body
+  } else {
     ctx.type = 'text/event-stream'
     ctx.body = Readable.from(answer.events)
   }
