@@ -468,6 +468,21 @@ export const scenarios: Scenario[] = [
     ],
   },
   {
+    name: 'content nested 100,000 deep: 400, not a 500',
+    steps: [
+      {
+        send: {
+          path: '/v1/chat/completions',
+          raw: `{"model":"gpt-4o","messages":[{"role":"user","content":${'['.repeat(100_000)}"x"${']'.repeat(100_000)}}]}`,
+        },
+        expect: all(
+          status(400),
+          json((b) => /nested too deeply/.test(b.error.message), 'a nesting error'),
+        ),
+      },
+    ],
+  },
+  {
     name: "an app's own route that ends like an LLM one is a plain request",
     options: tiny(),
     steps: [

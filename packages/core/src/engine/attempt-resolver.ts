@@ -1,5 +1,5 @@
-import { type Estimator, parseLlmRequest } from '../llm/index.js'
-import type { Identity, LimitRequest } from '../types.js'
+import { type Estimator, type LlmRequest, parseLlmRequest } from '../llm/index.js'
+import type { Estimate, Identity, LimitRequest } from '../types.js'
 import { Attempt } from './attempt.js'
 import { modelMatches } from './identity-key.js'
 import type { LimiterOptions } from './options.js'
@@ -50,7 +50,11 @@ export class AttemptResolver {
       return attempt
     }
     attempt.llm = llm
-    const estimate = config.estimator.estimate(llm)
+    const estimate = estimateOf(config.estimator, llm)
+    if (estimate === undefined) {
+      attempt.refusal = refusal('invalid_request', 400, TOO_DEEP)
+      return attempt
+    }
     attempt.estimate = estimate
     if (plan?.models && !modelMatches(plan.models, llm.model)) {
       const message = `Model '${llm.model}' is not available on plan '${plan.name}'. Allowed models: ${plan.models.join(', ')}.`
@@ -69,6 +73,20 @@ export class AttemptResolver {
     const plan = this.config.plan
     if (plan === undefined) return identity.plan
     return typeof plan === 'function' ? plan(identity, request) : plan
+  }
+}
+
+const TOO_DEEP =
+  'The request body is nested too deeply to be counted. Send messages whose content is a string or a flat list of parts.'
+
+/** The estimate, or undefined when the body nests so deeply that counting it overflows the stack. */
+function estimateOf(estimator: Estimator, llm: LlmRequest): Estimate | undefined {
+  try {
+    return estimator.estimate(llm)
+  } catch (error) {
+    // JSON.parse builds what JSON.stringify and the counter cannot walk: `[[[…]]]` 100,000 deep.
+    if (error instanceof RangeError) return undefined
+    throw error
   }
 }
 

@@ -195,6 +195,94 @@ describe('estimates', () => {
   })
 })
 
+describe("one request's counting time is bounded", () => {
+  /** A tokenizer that takes `microseconds` per call, with one token per 4 characters. */
+  const slowTokenizer = (microseconds: number) => {
+    const calls = { count: 0 }
+    const tokenizer: Tokenizer = {
+      name: 'slow',
+      count(text) {
+        calls.count++
+        const until = performance.now() + microseconds / 1000
+        while (performance.now() < until) {
+          // Busy: the cost of a real count of a hard text.
+        }
+        return Math.ceil(text.length / 4)
+      },
+    }
+    return { tokenizer, calls }
+  }
+  // 20,000 distinct parts of 8 characters: 2 tokens each, 40,000 in all, plus the message overhead.
+  const parts = Array.from({ length: 20_000 }, (_, i) => ({
+    type: 'text',
+    text: `w${String(i).padStart(7, '0')}`,
+  }))
+  const manyParts = () =>
+    parseLlmRequest(
+      { model: 'gpt-4o', messages: [{ role: 'user', content: parts }] },
+      '/v1/chat/completions',
+    ) as LlmRequest
+
+  it('extrapolates the rest of a body of 20,000 distinct parts once the budget is spent', () => {
+    const { tokenizer, calls } = slowTokenizer(100)
+    const estimator = createEstimator({ tokenizer })
+    const started = performance.now()
+    const estimate = estimator.estimate(manyParts())
+    // Unbounded, this is 20,000 calls of 100 µs: 2 s. The budget is 20 ms of counting.
+    expect(calls.count).toBeLessThan(2_000)
+    expect(performance.now() - started).toBeLessThan(1_000)
+    // The rate seen so far carries over: 2 tokens per part, plus role and overheads.
+    expect(estimate.inputTokens).toBeGreaterThanOrEqual(40_000)
+    expect(estimate.inputTokens).toBeLessThan(40_000 * 1.1)
+  })
+
+  it('counts the next request in full again, and caches no extrapolated count', () => {
+    // One token per 'z', plus one: the 19,999 early messages show a rate the last one does not have.
+    const calls = { count: 0 }
+    const tokenizer: Tokenizer = {
+      name: 'slow-z',
+      count(text) {
+        calls.count++
+        const until = performance.now() + 0.1
+        while (performance.now() < until) {
+          // Busy, as above.
+        }
+        return text.split('z').length
+      },
+    }
+    const estimator = createEstimator({ tokenizer })
+    const chat = (contents: string[]) =>
+      parseLlmRequest(
+        { model: 'gpt-4o', messages: contents.map((content) => ({ role: 'user', content })) },
+        '/v1/chat/completions',
+      ) as LlmRequest
+    const early = Array.from({ length: 19_999 }, (_, i) => `a${String(i).padStart(7, '0')}`)
+    estimator.estimate(chat([...early, 'zzzzzzzz']))
+    const before = calls.count
+    // Counted in full: reply and message overheads, 'user', then 8 × 'z' + 1.
+    expect(estimator.estimate(chat(['zzzzzzzz'])).inputTokens).toBe(
+      CHAT_OVERHEAD.reply + CHAT_OVERHEAD.perMessage + 1 + 9,
+    )
+    expect(calls.count).toBeGreaterThan(before)
+  })
+
+  it('answers 400, never a thrown error, for content nested 100,000 deep', async () => {
+    const { createLimiter } = await import('../engine/limiter.js')
+    let deep: unknown = 'x'
+    for (let i = 0; i < 100_000; i++) deep = [deep]
+    const limiter = createLimiter({ rules: [{ by: 'ip', tokens: 1e6, per: '1m' }] })
+    const decision = await limiter.check({
+      method: 'POST',
+      path: '/v1/chat/completions',
+      headers: {},
+      ip: '203.0.113.1',
+      body: { model: 'gpt-4o', messages: [{ role: 'user', content: deep }] },
+    })
+    expect(decision).toMatchObject({ allowed: false, status: 400, reason: 'invalid_request' })
+    expect(decision.message).toMatch(/nested too deeply/)
+  })
+})
+
 describe('parseLlmRequest', () => {
   it.each([
     [{ model: 'gpt-4o', messages: 'hi' }, /messages/],

@@ -38,6 +38,16 @@ const KEEP_LIMIT = 8192
 const CACHE_LIMIT = 262_144
 /** Distinct models whose cache scope and price are remembered. */
 const MODEL_LIMIT = 1024
+/**
+ * Most time the counting of one request may take. Each count is bounded already, but a body of
+ * 200,000 tiny distinct parts is 200,000 counts; past the budget, the rest is extrapolated by
+ * characters at the rate this request has shown so far (the reservation is reconciled afterwards).
+ */
+const REQUEST_BUDGET_MS = 20
+/** The clock is read once per this many counts (a power of two). */
+const CLOCK_EVERY = 32
+/** Tokens per character assumed at least when extrapolating: about 4 characters per token in English. */
+const MIN_TOKENS_PER_CHAR = 0.25
 
 type Message = Record<string, unknown>
 
@@ -63,7 +73,28 @@ export function createEstimator(options: EstimatorOptions = {}): Estimator {
   // The cached text counted last in the current request: a resent history is found by following it.
   let previous: CachedCount | undefined
 
-  const count = (text: string, model: string) => (text === '' ? 0 : tokenizer.count(text, model))
+  const exactCount = (text: string, model: string) => (text === '' ? 0 : tokenizer.count(text, model))
+
+  // The request being estimated: its deadline (0 until its first count), and what it counted so far.
+  let deadline = 0
+  let counts = 0
+  let countedChars = 0
+  let countedTokens = 0
+  let extrapolating = false
+  const count = (text: string, model: string): number => {
+    if (text === '') return 0
+    if (!extrapolating && (counts++ & (CLOCK_EVERY - 1)) === 0) {
+      const now = performance.now()
+      if (deadline === 0) deadline = now + REQUEST_BUDGET_MS
+      else extrapolating = now > deadline
+    }
+    if (extrapolating)
+      return Math.ceil(text.length * Math.max(MIN_TOKENS_PER_CHAR, countedTokens / Math.max(1, countedChars)))
+    const tokens = tokenizer.count(text, model)
+    countedChars += text.length
+    countedTokens += tokens
+    return tokens
+  }
 
   const modelInfo = boundedMemo(
     MODEL_LIMIT,
@@ -97,7 +128,8 @@ export function createEstimator(options: EstimatorOptions = {}): Estimator {
       return hit.tokens
     }
     const tokens = compute(value, model)
-    previous = cache.add(previous, scope, keyForm, key, extra, tokens)
+    // An extrapolated count is good for this reservation, not for every later request.
+    if (!extrapolating) previous = cache.add(previous, scope, keyForm, key, extra, tokens)
     return tokens
   }
 
@@ -195,6 +227,11 @@ export function createEstimator(options: EstimatorOptions = {}): Estimator {
 
   return {
     estimate(request) {
+      deadline = 0
+      counts = 0
+      countedChars = 0
+      countedTokens = 0
+      extrapolating = false
       const info = modelInfo(request.model)
       const inputTokens = input(request, info.scope)
       const outputTokens =
@@ -210,7 +247,7 @@ export function createEstimator(options: EstimatorOptions = {}): Estimator {
     },
     cost: (model, usage) =>
       costMicroUsd(usage, model === undefined ? resolvePrice(model, prices) : modelInfo(model).price),
-    countText: (text, model) => count(text, model),
+    countText: exactCount,
   }
 }
 
