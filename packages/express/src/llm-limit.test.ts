@@ -1,7 +1,7 @@
 import { memoryStore } from '@llm-limit/core'
 import express from 'express'
 import request from 'supertest'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { llmLimit } from './llm-limit.js'
 
 function app(options: Parameters<typeof llmLimit>[0], parse = true) {
@@ -150,5 +150,37 @@ describe('llmLimit() for Express', () => {
     const response = await request(server).get('/')
     expect(response.status).toBe(500)
     expect(response.text).toBe('skip exploded')
+  })
+
+  it('carries on when an event hook throws: the response settles, the process lives, the error is logged once', async () => {
+    const logged = vi.spyOn(console, 'error').mockImplementation(() => {})
+    const commits: number[] = []
+    const fail = () => {
+      throw new Error('bug in the hook')
+    }
+    const server = app({
+      store: memoryStore(),
+      rules: [{ name: 'tpm', by: 'ip', tokens: 10_000, per: '1m' }],
+      events: {
+        onDecision: fail,
+        onCommit: (event) => {
+          commits.push(event.usage?.outputTokens ?? -1)
+          fail()
+        },
+      },
+    })
+    try {
+      for (let i = 0; i < 3; i++) await request(server).post('/v1/chat/completions').send(chat).expect(200)
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      // Each response settled with its reported usage, though the hook threw every time.
+      expect(commits).toEqual([5, 5, 5])
+      const remaining = await request(server).get('/decision').expect(200)
+      expect(remaining.headers['x-ratelimit-remaining-tokens']).toBeDefined()
+      const messages = logged.mock.calls.map((call) => String(call[0]))
+      expect(messages.filter((message) => message.includes('events.onCommit'))).toHaveLength(1)
+      expect(messages.filter((message) => message.includes('events.onDecision'))).toHaveLength(1)
+    } finally {
+      logged.mockRestore()
+    }
   })
 })

@@ -7,8 +7,9 @@ import { Admission } from './admission.js'
 import { Attempt } from './attempt.js'
 import { AttemptResolver } from './attempt-resolver.js'
 import { type Decision, LimitDecision, type Settler } from './decision.js'
+import { isolateEvents } from './isolate-events.js'
 import { resolveLimiterConfig } from './limiter-config.js'
-import type { LimiterOptions, Priority } from './options.js'
+import type { LimiterEvents, LimiterOptions, Priority } from './options.js'
 import { StoreGuard } from './store-guard.js'
 import { refusal, UNCOUNTED, type Verdict } from './verdict.js'
 import type { WaitQueue } from './wait-queue.js'
@@ -54,6 +55,7 @@ class LimiterImpl implements Limiter {
   private readonly settler: Settler
   private readonly shadow: boolean
   private readonly queue: WaitQueue | undefined
+  private readonly events: LimiterEvents
 
   constructor(readonly options: LimiterOptions) {
     const config = resolveLimiterConfig(options)
@@ -66,7 +68,8 @@ class LimiterImpl implements Limiter {
       defaultOutputTokens: options.defaultOutputTokens,
     })
     this.store = options.store ?? memoryStore()
-    const events = options.events ?? {}
+    const events = isolateEvents(options.events ?? {})
+    this.events = events
     const estimator = this.estimator
     this.resolver = new AttemptResolver({ ...config, plan: options.plan, estimator })
     this.settler = {
@@ -146,8 +149,7 @@ class LimiterImpl implements Limiter {
   }
 
   private report(decision: Decision): void {
-    const events = this.options.events
-    if (events === undefined) return
+    const events = this.events
     events.onDecision?.(decision)
     if (!decision.allowed || decision.wouldDeny) events.onDeny?.(decision)
   }

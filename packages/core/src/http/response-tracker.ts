@@ -40,12 +40,12 @@ export class ResponseTracker {
     this.done = true
     if (this.decision.settled) return
     if (this.status >= 400) {
-      void this.decision.release()
+      inBackground(this.decision.release())
       return
     }
     const usage = this.sniffer?.end()
     // Without reported usage the estimate stands: committing nothing keeps the reservation.
-    void this.decision.commit(usage)
+    inBackground(this.decision.commit(usage))
   }
 
   /** The client went away or the handler failed before the response completed. */
@@ -57,9 +57,19 @@ export class ResponseTracker {
     if (streamed && streamed.outputTokens > 0) {
       // The prompt reached the provider even though the answer was cut short.
       const inputTokens = streamed.inputTokens || this.decision.estimate.inputTokens
-      void this.decision.commit({ inputTokens, outputTokens: streamed.outputTokens })
-    } else void this.decision.release()
+      inBackground(this.decision.commit({ inputTokens, outputTokens: streamed.outputTokens }))
+    } else inBackground(this.decision.release())
   }
+}
+
+/**
+ * Settles after the response, where nobody awaits: a failure is logged, never an unhandled
+ * rejection (which ends a Node process).
+ */
+function inBackground(settling: Promise<void>): void {
+  settling.catch((error: unknown) =>
+    console.error('[llm-limit] Settling a decision after its response failed:', error),
+  )
 }
 
 /** A tracker when the decision holds something to settle (tokens, dollars or a lease), else undefined. */
