@@ -1,7 +1,7 @@
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { serve } from '@hono/node-server'
-import { createLimiter, memoryStore, normalizeIp, resetWarnings } from '@llm-limit/core'
+import { createLimiter, memoryStore, normalizeIp, type Rule, resetWarnings } from '@llm-limit/core'
 import { llmLimit as expressLimit } from '@llm-limit/express'
 import { llmLimit as honoLimit } from '@llm-limit/hono'
 import { llmLimit as koaLimit } from '@llm-limit/koa'
@@ -81,6 +81,32 @@ describe('IP identity cannot be spoofed', () => {
       (await fetch(`http://127.0.0.1:${port}/`, { headers: { 'x-forwarded-for': '198.51.100.2' } })).status,
     ).toBe(200)
     server.close()
+  })
+
+  it('Express and Koa behind a trusted proxy that appends ports (a.b.c.d:port): one client, one bucket', async () => {
+    const rules: Rule[] = [{ name: 'ip', by: 'ip', requests: 2, per: '1m' }]
+    const app = express()
+    app.set('trust proxy', 1)
+    app.use(expressLimit({ rules }))
+    app.get('/', (req, res) => {
+      res.send(req.llmLimit?.identity.ip)
+    })
+    const koa = new Koa()
+    koa.proxy = true
+    koa.use(koaLimit({ rules }))
+    koa.use((ctx) => {
+      ctx.body = ctx.state.llmLimit?.identity.ip
+    })
+    for (const server of [app.listen(0, '127.0.0.1'), koa.listen(0, '127.0.0.1')]) {
+      const agent = request(server)
+      const first = await agent.get('/').set('x-forwarded-for', '203.0.113.9:50432').expect(200)
+      expect(first.text).toBe('203.0.113.9')
+      await agent.get('/').set('x-forwarded-for', '203.0.113.9:50433').expect(200)
+      await agent.get('/').set('x-forwarded-for', '203.0.113.9').expect(429)
+      // Another client is not the garbage bucket every unparseable address shares.
+      await agent.get('/').set('x-forwarded-for', '198.51.100.4:1234').expect(200)
+      server.close()
+    }
   })
 
   it('IPv6 addresses rotating inside one /56 share a bucket; another /56 does not', async () => {

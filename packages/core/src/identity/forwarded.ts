@@ -1,5 +1,6 @@
 import { isLlmLimitError } from '../errors.js'
 import { compileTrustedProxies } from './cidr.js'
+import { withoutIpv4Port } from './parse-ip.js'
 
 /** More hops than this is not a real proxy chain; the walk gives up rather than scan a hostile header. */
 const MAX_HOPS = 32
@@ -20,12 +21,6 @@ function matcherFor(trustedProxies: readonly string[]): (ip: string) => boolean 
     compiled.set(trustedProxies, matcher)
   }
   return matcher
-}
-
-/** `1.2.3.4:5678` → `1.2.3.4`: some proxies append the peer's port (IPv6 ports come bracketed). */
-function withoutPort(hop: string): string {
-  const colon = hop.indexOf(':')
-  return colon > 0 && hop.indexOf('.') > 0 && colon === hop.lastIndexOf(':') ? hop.slice(0, colon) : hop
 }
 
 /**
@@ -51,7 +46,7 @@ export function clientIpFromForwarded(
   // Walk with lastIndexOf instead of split: the header is client-controlled and may be huge.
   for (let hops = 0; end > 0 && hops < MAX_HOPS; hops++) {
     const comma = forwardedFor.lastIndexOf(',', end - 1)
-    const hop = withoutPort(forwardedFor.slice(comma + 1, end).trim())
+    const hop = withoutIpv4Port(forwardedFor.slice(comma + 1, end).trim())
     // An empty hop is a malformed chain; the last trusted proxy is the best we know.
     if (hop === '') return leftmost
     if (!trusted(hop)) return hop

@@ -21,6 +21,19 @@ function reference(ip: string, bits: number): string {
 }
 
 describe('normalizeIp', () => {
+  it('drops the port some proxies append to an IPv4 client (a.b.c.d:port), and nothing else', () => {
+    expect(normalizeIp('203.0.113.9:50432')).toBe('203.0.113.9')
+    expect(normalizeIp('[2001:db8::1]:443')).toBe('2001:db8::/56')
+    for (const bad of [
+      '203.0.113.9:',
+      '203.0.113.9:123456',
+      '203.0.113.9:80a',
+      '999.0.113.9:80',
+      '1.2.3.4:5:6',
+    ])
+      expect(normalizeIp(bad), bad).toBe(UNKNOWN_IP)
+  })
+
   it('keeps valid IPv4 as is and maps invalid IPv4 to one stable value', () => {
     expect(normalizeIp('203.0.113.9')).toBe('203.0.113.9')
     expect(normalizeIp('0.0.0.0')).toBe('0.0.0.0')

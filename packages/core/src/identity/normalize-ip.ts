@@ -1,5 +1,5 @@
 import { boundedMemo } from '../bounded-memo.js'
-import { isIpv4, isMapped, parseIpv6, stripIpv6Decoration } from './parse-ip.js'
+import { isIpv4, isMapped, parseIpv6, stripIpv6Decoration, withoutIpv4Port } from './parse-ip.js'
 
 /** The value every unparseable address maps to, so garbage shares one bucket instead of minting many. */
 export const UNKNOWN_IP = 'unknown'
@@ -41,7 +41,9 @@ export function ipNormalizer(ipv6Subnet = 56): (ip: string) => string {
   return normalize
 }
 
-function parse(ip: string, bits: number): string {
+function parse(raw: string, bits: number): string {
+  // A trusted X-Forwarded-For can carry `a.b.c.d:port`, and Express and Koa hand it on as is.
+  const ip = withoutIpv4Port(raw)
   if (ip.indexOf(':') < 0) return isIpv4(ip) ? ip : UNKNOWN_IP
   // Dual-stack sockets report every IPv4 client as ::ffff:a.b.c.d; that is the hot path.
   if (ip.startsWith('::ffff:') && ip.indexOf('.') > 0) {

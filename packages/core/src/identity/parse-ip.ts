@@ -111,3 +111,16 @@ export function isMapped(groups: readonly number[]): boolean {
     groups[5] === 0xffff
   )
 }
+
+/** `1.2.3.4:5678` → `1.2.3.4`: some proxies (Azure Application Gateway) append the peer's port; IPv6 ports come bracketed. */
+export function withoutIpv4Port(address: string): string {
+  const colon = address.indexOf(':')
+  if (colon <= 0 || address.indexOf('.') < 0 || colon !== address.lastIndexOf(':')) return address
+  const port = address.length - colon - 1
+  if (port < 1 || port > 5) return address
+  for (let i = colon + 1; i < address.length; i++) {
+    const code = address.charCodeAt(i)
+    if (code < 48 || code > 57) return address
+  }
+  return address.slice(0, colon)
+}
