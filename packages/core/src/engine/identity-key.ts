@@ -1,15 +1,41 @@
+import { createHash } from 'node:crypto'
 import { boundedMemo } from '../bounded-memo.js'
 import type { Identity, LimitRequest } from '../types.js'
 import type { CompiledRule } from './compile-rule.js'
 
 /** Identities whose key strings are kept; a flood of new ones clears a memo rather than growing it. */
 const CACHE_SIZE = 10_000
+/** Longest identity text used in a key as it is; longer text is hashed. */
+const MAX_PLAIN = 64
+/** Longest text a memo keeps: a memo of hostile 16 KB header values would hold 160 MB. */
+const MAX_MEMO = 256
+/** Printable ASCII but `#`, which marks a hash, and `|`, which separates the model. */
+const PLAIN = /^[\x21\x22\x24-\x7b\x7d\x7e]*$/
 
-// The same string for the same identity lets every later map lookup reuse the hash V8 keeps on a
-// string, instead of hashing a fresh copy.
+/**
+ * `prefix` and an identity text as a store key part: short printable text as it is, anything else
+ * (a 16 KB header, CRLF, spaces, emoji) as its SHA-256, so keys stay short and plain whatever a
+ * `user` function, a `by` function or a model name returns.
+ */
+function keyPart(prefix: string, value: string): string {
+  if (value.length <= MAX_PLAIN && PLAIN.test(value)) return prefix + value
+  return `${prefix}#${createHash('sha256').update(value).digest('base64url').slice(0, 22)}`
+}
+
+/** `keyPart` for one prefix, remembered for texts short enough to keep. */
+function keyParts(prefix: string): (value: string) => string {
+  // The same string for the same identity lets every later map lookup reuse the hash V8 keeps on a
+  // string, instead of hashing a fresh copy.
+  const memo = boundedMemo(CACHE_SIZE, (value: string) => keyPart(prefix, value))
+  return (value) => (value.length <= MAX_MEMO ? memo(value) : keyPart(prefix, value))
+}
+
+// A normalised IP is short and plain already.
 const IPS = boundedMemo(CACHE_SIZE, (ip: string) => `i:${ip}`)
-const USERS = boundedMemo(CACHE_SIZE, (user: string) => `u:${user}`)
+const USERS = keyParts('u:')
 const KEYS = boundedMemo(CACHE_SIZE, (key: string) => `k:${key}`)
+const FUNCTIONS = keyParts('f:')
+const MODELS = keyParts('m:')
 
 /**
  * The identity part of a store key. Rules `by: 'user'` or `'apiKey'` fall back to the caller's
@@ -20,7 +46,7 @@ function identityKey(rule: CompiledRule, identity: Identity, request: LimitReque
   if (by === 'ip') return identity.ip === undefined ? 'i:unknown' : IPS(identity.ip)
   if (by === 'global') return 'g'
   if (by === 'user' && identity.user !== undefined) return USERS(identity.user)
-  if (typeof by === 'function') return `f:${String(by(identity, request))}`
+  if (typeof by === 'function') return FUNCTIONS(String(by(identity, request)))
   if (identity.apiKey !== undefined) return KEYS(identity.apiKey)
   return identity.ip === undefined ? 'i:unknown' : IPS(identity.ip)
 }
@@ -33,7 +59,7 @@ export function groupOf(
   model: string | undefined,
 ): string {
   const group = identityKey(rule, identity, request)
-  return rule.perModel ? `${group}|m:${model ?? '-'}` : group
+  return rule.perModel ? `${group}|${MODELS(model ?? '-')}` : group
 }
 
 /** True when `model` is listed, exactly or by a prefix pattern ending in '*'. */
