@@ -16,9 +16,10 @@ export interface Send {
   method?: string
   path: string
   headers?: Record<string, string>
-  /** A JSON value (serialised) or raw text. */
+  /** A JSON value (serialised). */
   json?: unknown
-  raw?: string
+  /** Raw text or bytes, sent as they are. */
+  raw?: string | Buffer
 }
 
 /** What a scenario sees of a response. */
@@ -40,7 +41,7 @@ function toHeaders(request: Send): Record<string, string> {
   return headers
 }
 
-function payload(request: Send): string | undefined {
+function payload(request: Send): string | Buffer | undefined {
   return request.raw ?? (request.json === undefined ? undefined : JSON.stringify(request.json))
 }
 
@@ -61,6 +62,8 @@ async function viaSupertest(server: import('node:http').Server, request: Send): 
     })
   for (const [name, value] of Object.entries(toHeaders(request))) call = call.set(name, value)
   const body = payload(request)
+  // superagent would serialise bytes as JSON (`{"type":"Buffer",…}`) under a JSON content type.
+  if (Buffer.isBuffer(body)) call = call.serialize((data) => data)
   const response = body === undefined ? await call : await call.send(body)
   return {
     status: response.status,
@@ -175,7 +178,7 @@ async function viaFetch(
   const response = await fetcher(`${base}${request.path}`, {
     method: request.method ?? (body === undefined ? 'GET' : 'POST'),
     headers: toHeaders(request),
-    body,
+    body: typeof body === 'string' || body === undefined ? body : new Uint8Array(body),
   })
   return {
     status: response.status,

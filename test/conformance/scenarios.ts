@@ -1,3 +1,4 @@
+import { brotliCompressSync, gzipSync } from 'node:zlib'
 import { type LimiterOptions, memoryStore, type Store } from '@llm-limit/core'
 import type { Received, Send } from './apps.js'
 
@@ -423,6 +424,59 @@ export const scenarios: Scenario[] = [
           status(400),
           json((b) => /not valid JSON/.test(b.error.message), 'a JSON error'),
         ),
+      },
+    ],
+  },
+  {
+    name: 'gzip and Brotli bodies are decoded and estimated like plain ones',
+    options: () => ({ rules: [{ name: 'tpm', by: 'ip', tokens: 1_000_000, per: '1m' }] }),
+    steps: [
+      {
+        send: {
+          path: '/v1/chat/completions',
+          headers: { 'content-encoding': 'gzip' },
+          raw: gzipSync(JSON.stringify(chat())),
+        },
+        expect: all(status(200), header('x-ratelimit-remaining-tokens', /^\d+$/)),
+      },
+      {
+        send: {
+          path: '/v1/chat/completions',
+          headers: { 'content-encoding': 'br' },
+          raw: brotliCompressSync(JSON.stringify(chat())),
+        },
+        expect: status(200),
+      },
+    ],
+  },
+  {
+    name: 'bad gzip: 400; an unknown Content-Encoding: 415; a small gzip bomb: 413',
+    options: () => ({ maxBodyBytes: 64 * 1024 }),
+    steps: [
+      {
+        send: { path: '/v1/chat/completions', headers: { 'content-encoding': 'gzip' }, raw: 'not gzip' },
+        expect: all(
+          status(400),
+          json((b) => /not valid gzip/.test(b.error.message), 'a gzip error'),
+        ),
+      },
+      {
+        send: { path: '/v1/chat/completions', headers: { 'content-encoding': 'zstd' }, raw: '{}' },
+        expect: all(
+          status(415),
+          json((b) => /Content-Encoding 'zstd'/.test(b.error.message), 'an encoding error'),
+        ),
+      },
+      {
+        send: {
+          path: '/v1/chat/completions',
+          headers: { 'content-encoding': 'gzip' },
+          // 10 MB of JSON in about 10 KB of gzip.
+          raw: gzipSync(
+            JSON.stringify(chat({ messages: [{ role: 'user', content: 'a'.repeat(10_000_000) }] })),
+          ),
+        },
+        expect: status(413),
       },
     ],
   },

@@ -53,7 +53,13 @@ export function llmLimit(options: LimiterOptions = {}): LlmLimitMiddleware {
   /** Reads and parses the JSON body itself when no parser ran; false when it answered an error. */
   async function readBody(req: Request, res: Response): Promise<boolean> {
     const type = req.headers['content-type']
-    const read = await readJsonBody(req, type, core.maxBodyBytes, req.headers['content-length'])
+    const read = await readJsonBody(
+      req,
+      type,
+      core.maxBodyBytes,
+      req.headers['content-length'],
+      req.headers['content-encoding'],
+    )
     if (!read.ok) return send(res, core.bodyError(read.status, read.message), {})
     req.body = read.body
     return true

@@ -69,7 +69,13 @@ export function llmLimit(options: HonoLimitOptions = {}): LlmLimitMiddleware {
       // Read a clone so the handler can still read the original; the parsed JSON is cached for it.
       const clone = c.req.raw.clone().body as ReadableStream<Uint8Array>
       const contentLength = headers['content-length'] as string | undefined
-      const read = await readJsonBody(webStreamChunks(clone), type, core.maxBodyBytes, contentLength)
+      const read = await readJsonBody(
+        webStreamChunks(clone),
+        type,
+        core.maxBodyBytes,
+        contentLength,
+        headers['content-encoding'] as string | undefined,
+      )
       if (!read.ok) return errorWebResponse(core.bodyError(read.status, read.message), {})
       body = read.body
       const cache = (c.req as unknown as { bodyCache?: Record<string, unknown> }).bodyCache

@@ -46,7 +46,13 @@ export function llmLimit(options: LimiterOptions = {}): LlmLimitMiddleware {
     const type = headers['content-type'] || undefined
     if (isJsonContentType(type) && ctx.request.body === undefined && req.readable) {
       const contentLength = headers['content-length'] || undefined
-      const read = await readJsonBody(req, type, core.maxBodyBytes, contentLength)
+      const read = await readJsonBody(
+        req,
+        type,
+        core.maxBodyBytes,
+        contentLength,
+        headers['content-encoding'],
+      )
       if (!read.ok) return send(ctx, core.bodyError(read.status, read.message))
       ctx.request.body = read.body
     }

@@ -34,7 +34,7 @@ export interface MiddlewareCore {
    */
   handle(request: LimitRequest, marker?: object, socketAddress?: string): Outcome | Promise<Outcome>
   /** Error response for a body that could not be read or parsed. */
-  bodyError(status: 400 | 413, message: string): ErrorResponse
+  bodyError(status: 400 | 413 | 415, message: string): ErrorResponse
 }
 
 /** Builds the shared adapter core from the adapter's options. */
