@@ -1,4 +1,4 @@
-import { configError } from './errors.js'
+import { configError, shown } from './errors.js'
 
 const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const
 const PATTERN = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/
@@ -13,12 +13,12 @@ export function parseWindow(value: unknown, option: string): Window {
   const match = typeof value === 'string' ? PATTERN.exec(value.trim()) : null
   if (!match) {
     configError(
-      `Expected \`${option}\` to be a duration like '250ms', '1s', '1m', '1h', '30d' or a calendar period 'day' or 'month', got ${JSON.stringify(value)}.`,
+      `Expected \`${option}\` to be a duration like '250ms', '1s', '1m', '1h', '30d' or a calendar period 'day' or 'month', got ${shown(value)}.`,
     )
   }
   const ms = Math.round(Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS])
   if (ms < 1 || ms > 366 * UNIT_MS.d) {
-    configError(`Expected \`${option}\` to be between 1ms and 366d, got ${JSON.stringify(value)}.`)
+    configError(`Expected \`${option}\` to be between 1ms and 366d, got ${shown(value)}.`)
   }
   return { kind: 'rolling', ms }
 }

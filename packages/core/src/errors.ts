@@ -37,3 +37,24 @@ export function isLlmLimitError(value: unknown): value is LlmLimitError {
 export function configError(message: string): never {
   throw new LlmLimitError('ERR_CONFIG', message)
 }
+
+/**
+ * A bad value as an error message shows it: JSON where JSON can say it (`NaN`, `5n` and symbols
+ * as themselves), cut to 80 characters, so a 4 MB field never becomes a 4 MB message.
+ */
+export function shown(value: unknown): string {
+  let text: string
+  if (typeof value === 'string')
+    return value.length > 60 ? `${JSON.stringify(value.slice(0, 60))}…` : JSON.stringify(value)
+  if (typeof value === 'bigint') text = `${value}n`
+  else if (typeof value === 'function') text = 'a function'
+  else if (typeof value === 'number' || typeof value === 'symbol' || value === undefined) text = String(value)
+  else {
+    try {
+      text = JSON.stringify(value) ?? String(value)
+    } catch {
+      text = Object.prototype.toString.call(value)
+    }
+  }
+  return text.length > 80 ? `${text.slice(0, 79)}…` : text
+}

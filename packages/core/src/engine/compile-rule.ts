@@ -1,5 +1,5 @@
 import { parseWindow } from '../duration.js'
-import { configError } from '../errors.js'
+import { configError, shown } from '../errors.js'
 import type { StoreAlgorithm } from '../store/store.js'
 import type { Algorithm, By, Measure, Rule } from '../types.js'
 
@@ -63,12 +63,17 @@ export function compileRule(rule: Rule, option: string, leaseTtlMs: number): Com
   const by = rule.by ?? 'ip'
   if (typeof by !== 'function' && !BY_NAMES.includes(by)) {
     configError(
-      `Expected \`${option}.by\` to be one of ${BY_NAMES.join(', ')} or a function, got ${JSON.stringify(by)}.`,
+      `Expected \`${option}.by\` to be one of ${BY_NAMES.join(', ')} or a function, got ${shown(by)}.`,
     )
   }
   const models = rule.models === undefined ? undefined : [...rule.models]
   if (models && (!Array.isArray(rule.models) || models.some((model) => typeof model !== 'string'))) {
     configError(`Expected \`${option}.models\` to be an array of model names.`)
+  }
+  if (models?.length === 0) {
+    configError(
+      `\`${option}.models\` is empty, so the rule would count no request; list models, or leave \`models\` out to count every model.`,
+    )
   }
   const base = { measure, limit, scale, by, models, perModel: rule.perModel === true }
   if (measure === 'concurrent') {
@@ -94,7 +99,7 @@ export function compileRule(rule: Rule, option: string, leaseTtlMs: number): Com
     (window.kind === 'calendar' ? 'fixed-window' : window.ms <= HOUR_MS ? 'token-bucket' : 'sliding-window')
   if (!ALGORITHMS.includes(algorithm)) {
     configError(
-      `Expected \`${option}.algorithm\` to be one of ${ALGORITHMS.join(', ')}, got ${JSON.stringify(algorithm)}.`,
+      `Expected \`${option}.algorithm\` to be one of ${ALGORITHMS.join(', ')}, got ${shown(algorithm)}.`,
     )
   }
   if (window.kind === 'calendar' && algorithm !== 'fixed-window') {
@@ -123,7 +128,7 @@ export function compileRule(rule: Rule, option: string, leaseTtlMs: number): Com
 
 function toUnits(value: unknown, scale: number, option: string): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    configError(`Expected \`${option}\` to be a positive number, got ${JSON.stringify(value)}.`)
+    configError(`Expected \`${option}\` to be a positive number, got ${shown(value)}.`)
   }
   const units = Math.round(value * scale)
   if (scale === 1 && !Number.isInteger(value))
@@ -138,7 +143,7 @@ function ruleName(rule: Rule, option: string, fallback: string): string {
   const name = rule.name ?? fallback
   if (typeof name !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(name)) {
     configError(
-      `Expected \`${option}.name\` to be 1–64 characters of letters, digits, '_', '.' or '-', got ${JSON.stringify(name)}.`,
+      `Expected \`${option}.name\` to be 1–64 characters of letters, digits, '_', '.' or '-', got ${shown(name)}.`,
     )
   }
   return name

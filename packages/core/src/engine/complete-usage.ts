@@ -1,4 +1,4 @@
-import { LlmLimitError } from '../errors.js'
+import { LlmLimitError, shown } from '../errors.js'
 import type { Estimate, Usage } from '../types.js'
 
 const MAX_TOKENS = 1e9
@@ -24,7 +24,7 @@ function count(value: unknown, fallback: number, field: string, max = MAX_TOKENS
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > max) {
     throw new LlmLimitError(
       'ERR_INVALID_USAGE',
-      `Expected \`commit({ ${field} })\` to be a whole number between 0 and ${max}, got ${JSON.stringify(value)}.`,
+      `Expected \`commit({ ${field} })\` to be a whole number between 0 and ${max}, got ${shown(value)}.`,
     )
   }
   return value

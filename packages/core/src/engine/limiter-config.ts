@@ -1,4 +1,4 @@
-import { configError } from '../errors.js'
+import { configError, shown } from '../errors.js'
 import type { LimiterOptions, Priority, StoreErrorPolicy } from './options.js'
 import {
   assertUniqueNames,
@@ -27,7 +27,7 @@ export interface LimiterConfig {
 export function resolveLimiterConfig(options: LimiterOptions): LimiterConfig {
   const leaseTtlMs = positiveInteger(options.leaseTtlMs, 600_000, 'leaseTtlMs')
   if (options.mode !== undefined && options.mode !== 'enforce' && options.mode !== 'shadow') {
-    configError(`Expected \`mode\` to be 'enforce' or 'shadow', got ${JSON.stringify(options.mode)}.`)
+    configError(`Expected \`mode\` to be 'enforce' or 'shadow', got ${shown(options.mode)}.`)
   }
   const policy = options.onStoreError ?? 'fail-closed'
   if (
@@ -36,7 +36,7 @@ export function resolveLimiterConfig(options: LimiterOptions): LimiterConfig {
     !(typeof policy === 'object' && policy?.insurance)
   ) {
     configError(
-      `Expected \`onStoreError\` to be 'fail-open', 'fail-closed' or { insurance: memoryStore() }, got ${JSON.stringify(policy)}.`,
+      `Expected \`onStoreError\` to be 'fail-open', 'fail-closed' or { insurance: memoryStore() }, got ${shown(policy)}.`,
     )
   }
   const rules = compileRules(options.rules ?? DEFAULT_RULES, 'rules', leaseTtlMs)

@@ -146,4 +146,23 @@ describe('configuration errors', () => {
   ])('%j throws a message naming the option', (options, message) => {
     expect(() => createLimiter(options as never)).toThrow(message)
   })
+
+  it('shows values JSON cannot, and never quotes a huge one whole', () => {
+    const thrown = (rule: object) => {
+      try {
+        createLimiter({ rules: [rule as never] })
+      } catch (error) {
+        return error as Error & { code?: string }
+      }
+      throw new Error('expected a configuration error')
+    }
+    // JSON.stringify shows NaN and Infinity as null, and throws on a bigint.
+    expect(thrown({ requests: Number.NaN, per: '1m' }).message).toMatch(/got NaN\./)
+    expect(thrown({ requests: Number.POSITIVE_INFINITY, per: '1m' }).message).toMatch(/got Infinity\./)
+    const big = thrown({ requests: 5n, per: '1m' })
+    expect(big.code).toBe('ERR_CONFIG')
+    expect(big.message).toMatch(/got 5n\./)
+    expect(thrown({ requests: 5, per: 'x'.repeat(100_000) }).message.length).toBeLessThan(300)
+    expect(thrown({ requests: 5, per: '1m', models: [] }).message).toMatch(/models.* is empty/)
+  })
 })

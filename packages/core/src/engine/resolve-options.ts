@@ -1,4 +1,4 @@
-import { configError } from '../errors.js'
+import { configError, shown } from '../errors.js'
 import type { Rule } from '../types.js'
 import { type CompiledRule, compileRule } from './compile-rule.js'
 import type { LimiterOptions, Plan, Priority } from './options.js'
@@ -60,14 +60,12 @@ export function compilePlans(plans: LimiterOptions['plans'], leaseTtlMs: number)
     const priority = plan.priority ?? 'normal'
     if (!PRIORITIES.includes(priority)) {
       configError(
-        `Expected \`${option}.priority\` to be one of ${PRIORITIES.join(', ')}, got ${JSON.stringify(priority)}.`,
+        `Expected \`${option}.priority\` to be one of ${PRIORITIES.join(', ')}, got ${shown(priority)}.`,
       )
     }
     const max = plan.maxContextTokens
     if (max !== undefined && (!Number.isInteger(max) || max < 1)) {
-      configError(
-        `Expected \`${option}.maxContextTokens\` to be a positive whole number, got ${JSON.stringify(max)}.`,
-      )
+      configError(`Expected \`${option}.maxContextTokens\` to be a positive whole number, got ${shown(max)}.`)
     }
     if (plan.models !== undefined && (!Array.isArray(plan.models) || plan.models.length === 0)) {
       configError(`Expected \`${option}.models\` to be a non-empty array of model names.`)
@@ -119,7 +117,7 @@ export function matchRoute(
 export function positiveInteger(value: unknown, fallback: number, option: string): number {
   if (value === undefined) return fallback
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-    configError(`Expected \`${option}\` to be a positive whole number, got ${JSON.stringify(value)}.`)
+    configError(`Expected \`${option}\` to be a positive whole number, got ${shown(value)}.`)
   }
   return value
 }

@@ -1,5 +1,5 @@
 import type { Decision } from '../engine/decision.js'
-import { configError } from '../errors.js'
+import { configError, shown } from '../errors.js'
 import type { RuleState } from '../types.js'
 
 /** IETF RateLimit header drafts that can be sent. */
@@ -24,9 +24,7 @@ const DRAFTS: readonly IetfDraft[] = ['draft-6', 'draft-7', 'draft-8', 'draft-10
 export function resolveHeaderOptions(options: HeaderOptions | undefined): ResolvedHeaderOptions {
   const ietf = options?.ietf ?? 'draft-10'
   if (ietf !== false && !DRAFTS.includes(ietf)) {
-    configError(
-      `Expected \`headers.ietf\` to be one of ${DRAFTS.join(', ')} or false, got ${JSON.stringify(ietf)}.`,
-    )
+    configError(`Expected \`headers.ietf\` to be one of ${DRAFTS.join(', ')} or false, got ${shown(ietf)}.`)
   }
   return { openai: options?.openai ?? true, ietf, legacy: options?.legacy ?? true }
 }

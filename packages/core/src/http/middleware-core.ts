@@ -2,6 +2,7 @@ import type { Decision } from '../engine/decision.js'
 import { createLimiter, type Limiter } from '../engine/limiter.js'
 import type { LimiterOptions } from '../engine/options.js'
 import { positiveInteger } from '../engine/resolve-options.js'
+import { shown } from '../errors.js'
 import { createWarnings } from '../identity/warnings.js'
 import { withStreamUsage } from '../llm/index.js'
 import type { LimitRequest } from '../types.js'
@@ -45,7 +46,7 @@ export function createMiddlewareCore(options: LimiterOptions = {}): MiddlewareCo
   const format = options.errorFormat ?? 'openai'
   if (typeof format !== 'function' && format !== 'openai' && format !== 'anthropic' && format !== 'problem') {
     throw new TypeError(
-      `Expected \`errorFormat\` to be 'openai', 'anthropic', 'problem' or a function, got ${JSON.stringify(format)}.`,
+      `Expected \`errorFormat\` to be 'openai', 'anthropic', 'problem' or a function, got ${shown(format)}.`,
     )
   }
   const includeStreamUsage = options.includeStreamUsage ?? true

@@ -1,4 +1,4 @@
-import { configError } from '../errors.js'
+import { configError, shown } from '../errors.js'
 import { ipBytes } from './parse-ip.js'
 
 /** Named ranges, as Express' `trust proxy` (proxy-addr) spells them. */
@@ -49,7 +49,7 @@ export function compileTrustedProxies(
       const range = parseRange(text)
       if (range === undefined) {
         configError(
-          `Expected \`${option}[${index}]\` to be an IP address, a CIDR range like '10.0.0.0/8' or '2001:db8::/32', or one of 'loopback', 'linklocal', 'uniquelocal'; got ${JSON.stringify(entry)}.`,
+          `Expected \`${option}[${index}]\` to be an IP address, a CIDR range like '10.0.0.0/8' or '2001:db8::/32', or one of 'loopback', 'linklocal', 'uniquelocal'; got ${shown(entry)}.`,
         )
       }
       ranges.push(range)

@@ -1,4 +1,4 @@
-import { configError } from '../errors.js'
+import { configError, shown } from '../errors.js'
 import type { Identity, LimitRequest } from '../types.js'
 import { type Credential, looksLikeJwt, readCredential } from './credentials.js'
 import { hashApiKey } from './hash-api-key.js'
@@ -33,7 +33,7 @@ export function createIdentifier(
   const subnet = options.ip === false ? undefined : (options.ip?.ipv6Subnet ?? 56)
   if (subnet !== undefined && (!Number.isInteger(subnet) || subnet < 1 || subnet > 128))
     configError(
-      `Expected \`identify.ip.ipv6Subnet\` to be a prefix length from 1 to 128, got ${JSON.stringify(subnet)}.`,
+      `Expected \`identify.ip.ipv6Subnet\` to be a prefix length from 1 to 128, got ${shown(subnet)}.`,
     )
   const apiKey = options.apiKey === false ? undefined : (options.apiKey ?? {})
   const keyHeader = apiKey?.header?.toLowerCase()

@@ -1,6 +1,6 @@
 import { createPublicKey, type KeyObject } from 'node:crypto'
 import { createRemoteJWKSet, customFetch, type FetchImplementation, type JWTVerifyGetKey } from 'jose'
-import { configError } from '../errors.js'
+import { configError, shown } from '../errors.js'
 import type { JwtOptions } from './identify-options.js'
 
 const HMAC = new Set(['HS256', 'HS384', 'HS512'])
@@ -89,12 +89,10 @@ function remoteKeySet(jwksUrl: string, cooldownMs: number): JWTVerifyGetKey {
   try {
     url = new URL(jwksUrl)
   } catch {
-    return configError(
-      `Expected \`identify.jwt.jwksUrl\` to be an absolute URL, got ${JSON.stringify(jwksUrl)}.`,
-    )
+    return configError(`Expected \`identify.jwt.jwksUrl\` to be an absolute URL, got ${shown(jwksUrl)}.`)
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:')
-    configError(`Expected \`identify.jwt.jwksUrl\` to be an http(s) URL, got ${JSON.stringify(jwksUrl)}.`)
+    configError(`Expected \`identify.jwt.jwksUrl\` to be an http(s) URL, got ${shown(jwksUrl)}.`)
   if (!Number.isFinite(cooldownMs) || cooldownMs < 0)
     configError(`Expected \`identify.jwt.jwksCooldownMs\` to be a non-negative number, got ${cooldownMs}.`)
   // jose spaces re-fetches for unknown `kid`s, but not for failed fetches: while the JWKS endpoint

@@ -52,6 +52,14 @@ describe('which routes are LLM calls', () => {
   })
 })
 
+describe('bad fields', () => {
+  it('are named in a short message, never quoted whole (a 1 MB max_tokens is not a 1 MB answer)', () => {
+    const parsed = parseLlmRequest({ ...chat, max_tokens: 'x'.repeat(1_000_000) }, '/v1/chat/completions')
+    expect(parsed).toEqual({ invalid: expect.stringMatching(/^`max_tokens` must be a whole number/) })
+    expect((parsed as { invalid: string }).invalid.length).toBeLessThan(200)
+  })
+})
+
 describe('LLM route recognition in the limiter', () => {
   const limiter = () =>
     createLimiter({

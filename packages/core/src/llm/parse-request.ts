@@ -1,3 +1,4 @@
+import { shown } from '../errors.js'
 /** Which LLM API a request body speaks. */
 export type LlmApi =
   | 'openai-chat'
@@ -81,7 +82,7 @@ export function parseLlmRequest(body: unknown, path: string): LlmRequest | Inval
   if (shape) return { invalid: shape }
   const n = record.n ?? 1
   if (!Number.isInteger(n) || (n as number) < 1 || (n as number) > MAX_N) {
-    return { invalid: `\`n\` must be a whole number from 1 to ${MAX_N}, got ${JSON.stringify(record.n)}.` }
+    return { invalid: `\`n\` must be a whole number from 1 to ${MAX_N}, got ${shown(record.n)}.` }
   }
   let maxOutputTokens: number | undefined
   for (const field of ['max_completion_tokens', 'max_tokens', 'max_output_tokens']) {
@@ -89,7 +90,7 @@ export function parseLlmRequest(body: unknown, path: string): LlmRequest | Inval
     if (value === undefined || value === null) continue
     if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > MAX_OUTPUT) {
       return {
-        invalid: `\`${field}\` must be a whole number from 0 to ${MAX_OUTPUT}, got ${JSON.stringify(value)}.`,
+        invalid: `\`${field}\` must be a whole number from 0 to ${MAX_OUTPUT}, got ${shown(value)}.`,
       }
     }
     maxOutputTokens ??= value as number
