@@ -236,6 +236,19 @@ describe("one request's counting time is bounded", () => {
     expect(estimate.inputTokens).toBeLessThan(40_000 * 1.1)
   })
 
+  it('reads the clock before every long text, so slow counts cannot run past the budget in a batch', () => {
+    const { tokenizer, calls } = slowTokenizer(2000)
+    const estimator = createEstimator({ tokenizer })
+    const long = Array.from({ length: 200 }, (_, i) => `${i} ${'word '.repeat(60)}`)
+    const request = parseLlmRequest(
+      { model: 'gpt-4o', messages: long.map((content) => ({ role: 'user', content })) },
+      '/v1/chat/completions',
+    ) as LlmRequest
+    estimator.estimate(request)
+    // Every count takes at least 2 ms, so the 20 ms budget is gone after 11 (and 'user' once).
+    expect(calls.count).toBeLessThanOrEqual(13)
+  })
+
   it('counts the next request in full again, and caches no extrapolated count', () => {
     // One token per 'z', plus one: the 19,999 early messages show a rate the last one does not have.
     const calls = { count: 0 }

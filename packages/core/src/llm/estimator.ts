@@ -44,8 +44,10 @@ const MODEL_LIMIT = 1024
  * characters at the rate this request has shown so far (the reservation is reconciled afterwards).
  */
 const REQUEST_BUDGET_MS = 20
-/** The clock is read once per this many counts (a power of two). */
+/** The clock is read once per this many short counts (a power of two), and before every long one. */
 const CLOCK_EVERY = 32
+/** A text this long may take a few ms to count (the guard allows 4), more than reading the clock. */
+const LONG_TEXT = 256
 /** Tokens per character assumed at least when extrapolating: about 4 characters per token in English. */
 const MIN_TOKENS_PER_CHAR = 0.25
 
@@ -83,7 +85,7 @@ export function createEstimator(options: EstimatorOptions = {}): Estimator {
   let extrapolating = false
   const count = (text: string, model: string): number => {
     if (text === '') return 0
-    if (!extrapolating && (counts++ & (CLOCK_EVERY - 1)) === 0) {
+    if (!extrapolating && ((counts++ & (CLOCK_EVERY - 1)) === 0 || text.length >= LONG_TEXT)) {
       const now = performance.now()
       if (deadline === 0) deadline = now + REQUEST_BUDGET_MS
       else extrapolating = now > deadline
