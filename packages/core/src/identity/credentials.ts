@@ -1,7 +1,12 @@
 import type { LimitRequest } from '../types.js'
 
-/** Longer credentials are refused unread: no real key or token is near 4 KB, and hashing them costs CPU. */
+/** Longer API keys are refused unread: no real key is near 4 KB, and hashing them costs CPU. */
 const MAX_CREDENTIAL_LENGTH = 4096
+/**
+ * Longest bearer token read as a JWT: an identity provider's token with many groups or roles
+ * (Azure AD, Keycloak) runs past 4 KB; 16 KB is what Node accepts for all headers together.
+ */
+export const MAX_JWT_LENGTH = 16_384
 
 /** What a credential header held: nothing, something unusable, or a value. */
 export type Credential = undefined | { malformed: true } | { value: string }
@@ -34,13 +39,17 @@ function afterBearer(text: string, start: number): number {
  * oversized values and characters outside visible ASCII are malformed, never an error thrown.
  * With `bearer`, only `Bearer <token>` counts (other schemes such as Basic are not ours).
  */
-export function readCredential(raw: LimitRequest['headers'][string], bearer: boolean): Credential {
+export function readCredential(
+  raw: LimitRequest['headers'][string],
+  bearer: boolean,
+  maxLength = MAX_CREDENTIAL_LENGTH,
+): Credential {
   if (raw === undefined) return undefined
   // Two values for one credential are ambiguous; picking one would let a client choose its identity.
   if (Array.isArray(raw) && raw.length !== 1) return raw.length === 0 ? undefined : MALFORMED
   const text = Array.isArray(raw) ? raw[0] : raw
   if (typeof text !== 'string' || text.length === 0) return undefined
-  if (text.length > MAX_CREDENTIAL_LENGTH) return MALFORMED
+  if (text.length > maxLength) return MALFORMED
   let start = 0
   let end = text.length
   while (start < end && isSpace(text.charCodeAt(start))) start++

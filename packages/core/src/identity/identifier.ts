@@ -1,6 +1,6 @@
 import { configError, shown } from '../errors.js'
 import type { Identity, LimitRequest } from '../types.js'
-import { type Credential, looksLikeJwt, readCredential } from './credentials.js'
+import { type Credential, looksLikeJwt, MAX_JWT_LENGTH, readCredential } from './credentials.js'
 import { hashApiKey } from './hash-api-key.js'
 import type { ApiKeyInfo, IdentifyOptions, IdentityResult } from './identify-options.js'
 import { createJwtVerifier } from './jwt-verifier.js'
@@ -68,7 +68,7 @@ export function createIdentifier(
     if (user !== undefined && user !== null) identity.user = String(user)
 
     if (verify !== undefined) {
-      const token = readCredential(request.headers[jwtHeader], jwtHeader === 'authorization')
+      const token = readCredential(request.headers[jwtHeader], jwtHeader === 'authorization', MAX_JWT_LENGTH)
       if (token !== undefined && 'value' in token && looksLikeJwt(token.value))
         return verify(token.value, identity)
     }

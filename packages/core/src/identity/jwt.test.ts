@@ -57,6 +57,23 @@ describe('JWT verification', () => {
     expect(await identify(bearer(await sign(anyRsa, 'PS256')))).toHaveProperty('identity.user', 'alice')
   })
 
+  it('verifies a 6 KB token, as identity providers issue for users with many groups', async () => {
+    const identify = createIdentifier({ jwt: { secret: SECRET, algorithms: ['HS256'] } })
+    const groups = Array.from(
+      { length: 150 },
+      (_, i) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
+    )
+    const token = await sign(new TextEncoder().encode(SECRET), 'HS256', { sub: 'alice', groups })
+    expect(token.length).toBeGreaterThan(6000)
+    expect(await identify(bearer(token))).toHaveProperty('identity.user', 'alice')
+    // Past what Node accepts for all headers together, it is not read at all.
+    const huge = await sign(new TextEncoder().encode(SECRET), 'HS256', {
+      sub: 'alice',
+      pad: 'x'.repeat(20_000),
+    })
+    expect(await identify(bearer(huge))).not.toHaveProperty('identity.user')
+  })
+
   it('honours issuer, audience, custom claims, a custom header and an application user', async () => {
     const options: JwtOptions = {
       secret: SECRET,
