@@ -26,6 +26,11 @@ export interface LimiterConfig {
 /** Validates every limiter option except the identify, estimate and store ones, which validate themselves. */
 export function resolveLimiterConfig(options: LimiterOptions): LimiterConfig {
   const leaseTtlMs = positiveInteger(options.leaseTtlMs, 600_000, 'leaseTtlMs')
+  if (options.skip !== undefined && typeof options.skip !== 'function') {
+    configError(
+      `Expected \`skip\` to be a function of the request returning true to skip it, got ${shown(options.skip)}.`,
+    )
+  }
   if (options.mode !== undefined && options.mode !== 'enforce' && options.mode !== 'shadow') {
     configError(`Expected \`mode\` to be 'enforce' or 'shadow', got ${shown(options.mode)}.`)
   }
@@ -58,14 +63,22 @@ export function resolveLimiterConfig(options: LimiterOptions): LimiterConfig {
   return { shadow: options.mode === 'shadow', policy, rules: new RuleSet(rules), plans, routes, queue }
 }
 
+/** A queued request waits at most this long: its client has long given up by then. */
+const MAX_QUEUE_WAIT_MS = 3_600_000
+
 function resolveQueue(options: LimiterOptions['queue']): WaitQueue | undefined {
   if (options === undefined) return undefined
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    configError(
+      `Expected \`queue\` to be an object like { maxWaitMs: 1000, maxSize: 1000 }, got ${shown(options)}.`,
+    )
+  }
   const maxSize = positiveInteger(options.maxSize, 1000, 'queue.maxSize')
   const caps = options.maxPerPriority ?? {}
   const cap = (priority: Priority) =>
     positiveInteger(caps[priority], maxSize, `queue.maxPerPriority.${priority}`)
   return new WaitQueue({
-    maxWaitMs: positiveInteger(options.maxWaitMs, 1000, 'queue.maxWaitMs'),
+    maxWaitMs: positiveInteger(options.maxWaitMs, 1000, 'queue.maxWaitMs', MAX_QUEUE_WAIT_MS),
     maxSize,
     maxPerPriority: { critical: cap('critical'), high: cap('high'), normal: cap('normal'), low: cap('low') },
   })

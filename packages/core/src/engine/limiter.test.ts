@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { Entry } from '../algorithms/entry.js'
 import { ALGORITHMS } from '../algorithms/index.js'
 import { formatHeaders } from '../http/format-headers.js'
+import { createMiddlewareCore } from '../http/middleware-core.js'
 import { memoryStore } from '../store/memory-store.js'
 import type { ConsumeResult, Store, StoreCheckResult } from '../store/store.js'
 import type { Algorithm, LimitRequest, Rule } from '../types.js'
@@ -143,8 +144,24 @@ describe('configuration errors', () => {
     [{ rules: [{ requests: 1, by: 'plan' }] }, /rules\[0\]\.by/],
     [{ mode: 'audit' }, /`mode`/],
     [{ onStoreError: 'ignore' }, /`onStoreError`/],
+    [{ skip: 'yes' }, /`skip` to be a function/],
+    [{ queue: null }, /`queue` to be an object/],
+    [{ queue: { maxWaitMs: 1e12 } }, /`queue.maxWaitMs` to be a whole number from 1 to 3600000/],
+    [{ defaultOutputTokens: -1 }, /`defaultOutputTokens` to be a whole number from 0/],
+    [{ defaultOutputTokens: 1e12 }, /`defaultOutputTokens`/],
+    [{ prices: { 'gpt-4o': { input: -1, output: 5 } } }, /`prices\['gpt-4o'\].input`/],
+    [{ prices: { mine: 'free' } }, /`prices\['mine'\]` to be \{ input, output \}/],
   ])('%j throws a message naming the option', (options, message) => {
     expect(() => createLimiter(options as never)).toThrow(message)
+  })
+
+  it.each([
+    [{ headers: 'none' }, /`headers` to be an object/],
+    [{ headers: { openai: 'maybe' } }, /`headers.openai` to be true or false/],
+    [{ errorFormat: 'xml' }, /`errorFormat`/],
+    [{ maxBodyBytes: 0 }, /`maxBodyBytes`/],
+  ])('%j throws from the adapters, which read these options', (options, message) => {
+    expect(() => createMiddlewareCore(options as never)).toThrow(message)
   })
 
   it('shows values JSON cannot, and never quotes a huge one whole', () => {

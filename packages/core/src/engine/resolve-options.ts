@@ -114,10 +114,17 @@ export function matchRoute(
 }
 
 /** Checks a positive whole-number option. */
-export function positiveInteger(value: unknown, fallback: number, option: string): number {
+export function positiveInteger(
+  value: unknown,
+  fallback: number,
+  option: string,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
   if (value === undefined) return fallback
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-    configError(`Expected \`${option}\` to be a positive whole number, got ${shown(value)}.`)
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
+    const range =
+      max === Number.MAX_SAFE_INTEGER ? 'a positive whole number' : `a whole number from 1 to ${max}`
+    configError(`Expected \`${option}\` to be ${range}, got ${shown(value)}.`)
   }
   return value
 }

@@ -22,6 +22,16 @@ const DRAFTS: readonly IetfDraft[] = ['draft-6', 'draft-7', 'draft-8', 'draft-10
 
 /** Fills in header defaults and validates them once. */
 export function resolveHeaderOptions(options: HeaderOptions | undefined): ResolvedHeaderOptions {
+  if (options !== undefined && (typeof options !== 'object' || options === null)) {
+    configError(
+      `Expected \`headers\` to be an object like { openai: true, ietf: 'draft-10', legacy: true }, got ${shown(options)}.`,
+    )
+  }
+  for (const set of ['openai', 'legacy'] as const) {
+    const value = options?.[set]
+    if (value !== undefined && typeof value !== 'boolean')
+      configError(`Expected \`headers.${set}\` to be true or false, got ${shown(value)}.`)
+  }
   const ietf = options?.ietf ?? 'draft-10'
   if (ietf !== false && !DRAFTS.includes(ietf)) {
     configError(`Expected \`headers.ietf\` to be one of ${DRAFTS.join(', ')} or false, got ${shown(ietf)}.`)

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto'
 import { boundedMemo } from '../bounded-memo.js'
+import { configError, shown } from '../errors.js'
 import type { Estimate, Usage } from '../types.js'
 import { type CachedCount, createMessageCache } from './message-cache.js'
-import type { LlmRequest } from './parse-request.js'
+import { type LlmRequest, MAX_OUTPUT_TOKENS } from './parse-request.js'
 import { costMicroUsd, DEFAULT_PRICES, type Price, type PriceTable, resolvePrice } from './prices.js'
 import { gptTokenizer, type Tokenizer } from './tokenizer.js'
 
@@ -69,6 +70,12 @@ export function createEstimator(options: EstimatorOptions = {}): Estimator {
   tokenizer.preload?.()
   const cacheSize = options.cacheSize ?? 10_000
   const defaultOutput = options.defaultOutputTokens ?? 1024
+  if (!Number.isInteger(defaultOutput) || defaultOutput < 0 || defaultOutput > MAX_OUTPUT_TOKENS) {
+    configError(
+      `Expected \`defaultOutputTokens\` to be a whole number from 0 to ${MAX_OUTPUT_TOKENS}, got ${shown(defaultOutput)}.`,
+    )
+  }
+  if (options.prices !== undefined) checkPrices(options.prices)
   const prices: PriceTable = options.prices ? { ...DEFAULT_PRICES, ...options.prices } : DEFAULT_PRICES
   // About 1 KB of text per remembered message on average bounds the memory as well as the count.
   const cache = cacheSize > 0 ? createMessageCache(cacheSize, cacheSize * 1024) : undefined
@@ -250,6 +257,29 @@ export function createEstimator(options: EstimatorOptions = {}): Estimator {
     cost: (model, usage) =>
       costMicroUsd(usage, model === undefined ? resolvePrice(model, prices) : modelInfo(model).price),
     countText: exactCount,
+  }
+}
+
+/** Dearer than any model sold, per 1M tokens: a typo, such as a price per token given per 1M. */
+const MAX_PRICE_USD = 100_000
+
+/** Throws ERR_CONFIG for a price that is not a number of USD per 1M tokens from 0 to MAX_PRICE_USD. */
+function checkPrices(prices: PriceTable): void {
+  if (typeof prices !== 'object' || prices === null)
+    configError(`Expected \`prices\` to be an object of prices by model, got ${shown(prices)}.`)
+  for (const [model, price] of Object.entries(prices)) {
+    if (typeof price !== 'object' || price === null)
+      configError(
+        `Expected \`prices['${model}']\` to be { input, output } in USD per 1M tokens, got ${shown(price)}.`,
+      )
+    for (const field of ['input', 'output', 'cachedInput'] as const) {
+      const value = price[field]
+      if (value === undefined && field === 'cachedInput') continue
+      if (typeof value !== 'number' || !(value >= 0 && value <= MAX_PRICE_USD))
+        configError(
+          `Expected \`prices['${model}'].${field}\` to be USD per 1M tokens from 0 to ${MAX_PRICE_USD}, got ${shown(value)}.`,
+        )
+    }
   }
 }
 

@@ -43,7 +43,8 @@ const SHARED_ROUTES: readonly [suffix: string, api: LlmApi, field: string][] = [
 ]
 const NOT_AN_OBJECT =
   'The request body must be a JSON object like `{"model": …, "messages": […]}`, sent with Content-Type: application/json. If a body parser ran before llmLimit, it must parse JSON (not raw bytes or text).'
-const MAX_OUTPUT = 10_000_000
+/** Most output tokens one request may ask for (`max_tokens` and its kin). */
+export const MAX_OUTPUT_TOKENS = 10_000_000
 const MAX_N = 128
 
 /**
@@ -88,9 +89,9 @@ export function parseLlmRequest(body: unknown, path: string): LlmRequest | Inval
   for (const field of ['max_completion_tokens', 'max_tokens', 'max_output_tokens']) {
     const value = record[field]
     if (value === undefined || value === null) continue
-    if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > MAX_OUTPUT) {
+    if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > MAX_OUTPUT_TOKENS) {
       return {
-        invalid: `\`${field}\` must be a whole number from 0 to ${MAX_OUTPUT}, got ${shown(value)}.`,
+        invalid: `\`${field}\` must be a whole number from 0 to ${MAX_OUTPUT_TOKENS}, got ${shown(value)}.`,
       }
     }
     maxOutputTokens ??= value as number
