@@ -31,6 +31,13 @@ describe('which routes are LLM calls', () => {
     expect(parseLlmRequest(body, path)).toMatchObject({ api, model: body.model })
   })
 
+  it.each(['/v1/messages/count_tokens', '/v1/responses/input_tokens'])(
+    'leaves %s alone: counting tokens is free, so it is no call to charge',
+    (path) => {
+      expect(parseLlmRequest({ ...chat, max_tokens: 5, input: 'hi' }, path)).toBeUndefined()
+    },
+  )
+
   it('holds a body with the API fields on a shared route to that API', () => {
     // Anthropic requires max_tokens, which an OpenAI-shaped chat body lacks.
     expect(parseLlmRequest(chat, '/v1/messages')).toEqual({ invalid: expect.stringMatching(/max_tokens/) })

@@ -47,6 +47,9 @@ const NOT_AN_OBJECT =
 export const MAX_OUTPUT_TOKENS = 10_000_000
 const MAX_N = 128
 
+/** Endpoints that count a request's tokens for free (Anthropic's, OpenAI's): never a call to charge. */
+const COUNTING_ROUTES = ['/count_tokens', '/input_tokens']
+
 /**
  * The API an LLM route serves, judged by the path's ending (and, for endings other apps use too,
  * by the body's fields), or undefined.
@@ -74,6 +77,7 @@ export function parseLlmRequest(body: unknown, path: string): LlmRequest | Inval
     return apiForPath(path) === undefined ? undefined : { invalid: NOT_AN_OBJECT }
   }
   const record = body as Record<string, unknown>
+  if (COUNTING_ROUTES.some((suffix) => path.endsWith(suffix) || path.endsWith(`${suffix}/`))) return undefined
   const api = apiForPath(path, record) ?? apiForShape(record)
   if (api === undefined) return undefined
   if (typeof record.model !== 'string' || record.model.length === 0 || record.model.length > 256) {
