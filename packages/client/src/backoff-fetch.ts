@@ -1,4 +1,5 @@
 import { ClientError } from './errors.js'
+import { functionOption, MAX_TIMER_MS, numberOption, optionsObject } from './options.js'
 import { parseRateLimitHeaders } from './parse-rate-limit-headers.js'
 
 /** What `onRetry` learns about each retry; frozen. */
@@ -66,17 +67,27 @@ function abortable(ms: number, signal: AbortSignal | undefined): Promise<void> {
  * @example
  * const openai = new OpenAI({ fetch: backoffFetch(), maxRetries: 0 })
  */
-export function backoffFetch(options: BackoffFetchOptions = {}): typeof fetch {
-  const retries = options.retries ?? 4
-  const statuses = new Set(options.retryStatuses ?? DEFAULT_STATUSES)
-  const base = options.baseDelayMs ?? 500
-  const maxDelay = options.maxDelayMs ?? 60_000
-  const budget = options.totalBudgetMs ?? 120_000
-  const sleep = options.sleep ?? abortable
-  const random = options.random ?? Math.random
-  const now = options.now ?? Date.now
-  if (!Number.isInteger(retries) || retries < 0)
-    throw new ClientError('ERR_CONFIG', `Expected \`retries\` to be a whole number ≥ 0, got ${retries}.`)
+export function backoffFetch(given?: BackoffFetchOptions): typeof fetch {
+  const options = optionsObject(given, 'backoffFetch')
+  const retries = numberOption(options.retries, 4, 'retries', { whole: true })
+  const retryStatuses = options.retryStatuses ?? DEFAULT_STATUSES
+  if (
+    !Array.isArray(retryStatuses) ||
+    !retryStatuses.every((status) => Number.isInteger(status) && status >= 100 && status <= 599)
+  )
+    throw new ClientError(
+      'ERR_CONFIG',
+      'Expected `retryStatuses` to be an array of HTTP statuses (100–599), like [429, 503].',
+    )
+  const statuses = new Set(retryStatuses)
+  const base = numberOption(options.baseDelayMs, 500, 'baseDelayMs', { max: MAX_TIMER_MS })
+  const maxDelay = numberOption(options.maxDelayMs, 60_000, 'maxDelayMs', { max: MAX_TIMER_MS })
+  const budget = numberOption(options.totalBudgetMs, 120_000, 'totalBudgetMs', { max: MAX_TIMER_MS })
+  functionOption(options.onRetry, 'onRetry')
+  functionOption(options.fetch, 'fetch')
+  const sleep = functionOption(options.sleep, 'sleep') ?? abortable
+  const random = functionOption(options.random, 'random') ?? Math.random
+  const now = functionOption(options.now, 'now') ?? Date.now
 
   return async function fetchWithBackoff(
     input: string | URL | Request,

@@ -1,4 +1,5 @@
 import { ClientError } from './errors.js'
+import { functionOption, MAX_TIMER_MS, numberOption, optionsObject } from './options.js'
 import { parseRateLimitHeaders } from './parse-rate-limit-headers.js'
 
 /** The breaker's state. */
@@ -40,11 +41,14 @@ export interface CircuitBreaker {
  * const breaker = circuitBreaker({ failureThreshold: 3 })
  * const openai = new OpenAI({ fetch: breaker.fetch(backoffFetch()) })
  */
-export function circuitBreaker(options: CircuitBreakerOptions = {}): CircuitBreaker {
-  const threshold = options.failureThreshold ?? 5
-  const minRemaining = options.minRemaining ?? 0
-  const cooldown = options.cooldownMs ?? 30_000
-  const now = options.now ?? Date.now
+export function circuitBreaker(given?: CircuitBreakerOptions): CircuitBreaker {
+  const options = optionsObject(given, 'circuitBreaker')
+  const threshold = numberOption(options.failureThreshold, 5, 'failureThreshold', { min: 1, whole: true })
+  const minRemaining = numberOption(options.minRemaining, 0, 'minRemaining')
+  const cooldown = numberOption(options.cooldownMs, 30_000, 'cooldownMs', { max: MAX_TIMER_MS })
+  functionOption(options.fallback, 'fallback')
+  functionOption(options.onStateChange, 'onStateChange')
+  const now = functionOption(options.now, 'now') ?? Date.now
   let state: CircuitState = 'closed'
   let failures = 0
   let openUntil = 0

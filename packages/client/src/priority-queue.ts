@@ -1,4 +1,5 @@
 import { ClientError } from './errors.js'
+import { functionOption, MAX_TIMER_MS, numberOption, optionsObject } from './options.js'
 
 /** Call priorities, most important first. */
 export type Priority = 'critical' | 'high' | 'normal' | 'low'
@@ -46,13 +47,29 @@ interface Job {
  * const queue = priorityQueue({ concurrency: 8, perInterval: 50, intervalMs: 1000 })
  * await queue.add(() => openai.chat.completions.create(request), 'high')
  */
-export function priorityQueue(options: PriorityQueueOptions = {}): PriorityQueue {
-  const concurrency = options.concurrency ?? 4
-  const perInterval = options.perInterval ?? Number.POSITIVE_INFINITY
-  const intervalMs = options.intervalMs ?? 1000
-  const maxSize = options.maxSize ?? 1000
-  const caps = (priority: Priority) => options.maxPerPriority?.[priority] ?? maxSize
-  const now = options.now ?? Date.now
+export function priorityQueue(given?: PriorityQueueOptions): PriorityQueue {
+  const options = optionsObject(given, 'priorityQueue')
+  // Zero running at once would queue every call forever.
+  const concurrency = numberOption(options.concurrency, 4, 'concurrency', { min: 1, whole: true })
+  const perInterval =
+    options.perInterval === Number.POSITIVE_INFINITY
+      ? options.perInterval
+      : numberOption(options.perInterval, Number.POSITIVE_INFINITY, 'perInterval', { min: 1, whole: true })
+  const intervalMs = numberOption(options.intervalMs, 1000, 'intervalMs', { min: 1, max: MAX_TIMER_MS })
+  const maxSize = numberOption(options.maxSize, 1000, 'maxSize', { min: 1, whole: true })
+  const limits = {} as Record<Priority, number>
+  for (const priority of ORDER)
+    limits[priority] = numberOption(
+      options.maxPerPriority?.[priority],
+      maxSize,
+      `maxPerPriority.${priority}`,
+      {
+        whole: true,
+      },
+    )
+  const caps = (priority: Priority) => limits[priority]
+  numberOption(options.maxWaitMs, 0, 'maxWaitMs', { min: 1, max: MAX_TIMER_MS })
+  const now = functionOption(options.now, 'now') ?? Date.now
   const waiting: Record<Priority, Job[]> = { critical: [], high: [], normal: [], low: [] }
   const starts: number[] = []
   let size = 0

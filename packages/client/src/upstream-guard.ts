@@ -1,3 +1,5 @@
+import { ClientError } from './errors.js'
+import { functionOption, numberOption, optionsObject } from './options.js'
 import { parseRateLimitHeaders, type RateLimitInfo } from './parse-rate-limit-headers.js'
 
 /** What the guard needs of a shared store: an llm-limit `Store` (memoryStore, redisStore) fits. */
@@ -78,9 +80,21 @@ class Bucket {
  * const guard = upstreamGuard({ tokensPerMinute: 200_000, requestsPerMinute: 500 })
  * const response = await guard.run(estimate, () => fetch(url, init))
  */
-export function upstreamGuard(options: UpstreamGuardOptions = {}): UpstreamGuard {
-  const now = options.now ?? Date.now
-  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)))
+export function upstreamGuard(given?: UpstreamGuardOptions): UpstreamGuard {
+  const options = optionsObject(given, 'upstreamGuard')
+  numberOption(options.requestsPerMinute, 1, 'requestsPerMinute', { min: 1 })
+  numberOption(options.tokensPerMinute, 1, 'tokensPerMinute', { min: 1 })
+  if (options.store !== undefined && typeof options.store?.consume !== 'function')
+    throw new ClientError(
+      'ERR_CONFIG',
+      'Expected `store` to be an llm-limit store, such as redisStore({ client }).',
+    )
+  if (options.key !== undefined && (typeof options.key !== 'string' || options.key === ''))
+    throw new ClientError('ERR_CONFIG', 'Expected `key` to be a non-empty string naming the upstream.')
+  const now = functionOption(options.now, 'now') ?? Date.now
+  const sleep =
+    functionOption(options.sleep, 'sleep') ??
+    ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)))
   const key = options.key ?? 'upstream'
   let requests = options.requestsPerMinute ? new Bucket(options.requestsPerMinute) : undefined
   let tokens = options.tokensPerMinute ? new Bucket(options.tokensPerMinute) : undefined
