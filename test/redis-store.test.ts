@@ -30,6 +30,25 @@ const request = (ip = '10.0.0.1') => ({ method: 'GET', path: '/', headers: {}, i
 const p99 = (values: number[]) => [...values].sort((a, b) => a - b)[Math.ceil(values.length * 0.99) - 1]
 
 describe('Redis store', () => {
+  it('refuses bad options at construction, naming them', () => {
+    const client = new Redis({ port: redis.port, host: '127.0.0.1', lazyConnect: true })
+    const refused = (options: unknown) => {
+      try {
+        redisStore(options as never)
+      } catch (error) {
+        expect(isLlmLimitError(error) && error.code).toBe('ERR_CONFIG')
+        return (error as Error).message
+      }
+      throw new Error('expected ERR_CONFIG')
+    }
+    expect(refused(undefined)).toMatch(/redisStore\(\{ client \}\)/)
+    expect(refused({ client, timeoutMs: -1 })).toMatch(/timeoutMs.*got -1/)
+    expect(refused({ client, timeoutMs: '200' })).toMatch(/timeoutMs.*got "200"/)
+    // A hash tag in the prefix would put every key of every identity in one Cluster slot.
+    expect(refused({ client, prefix: 'app{1}:' })).toMatch(/prefix.*one Cluster slot/)
+    client.disconnect()
+  })
+
   it('a standalone decision with 5 rules on one identity is exactly one Redis command', async () => {
     const client = redisClient(redis.port)
     await ready(client)

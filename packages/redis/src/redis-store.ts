@@ -135,7 +135,7 @@ export function hashTag(group: string): string {
  * const store = redisStore({ client: new Redis({ enableOfflineQueue: false, maxRetriesPerRequest: 1 }) })
  */
 export function redisStore(options: RedisStoreOptions): Store & { readonly client: Redis | Cluster } {
-  const client = options.client
+  const client = (options as RedisStoreOptions | undefined)?.client
   if (!client || typeof (client as Redis).defineCommand !== 'function') {
     throw new LlmLimitError(
       'ERR_CONFIG',
@@ -143,7 +143,19 @@ export function redisStore(options: RedisStoreOptions): Store & { readonly clien
     )
   }
   const prefix = options.prefix ?? 'llm:'
+  if (typeof prefix !== 'string' || prefix.length > 64 || /[{}\s]/.test(prefix)) {
+    throw new LlmLimitError(
+      'ERR_CONFIG',
+      `Expected \`redisStore({ prefix })\` to be at most 64 characters without spaces, '{' or '}' (which would move every key into one Cluster slot), got ${JSON.stringify(String(prefix).slice(0, 80))}.`,
+    )
+  }
   const timeoutMs = options.timeoutMs ?? 500
+  if (typeof timeoutMs !== 'number' || !Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 60_000) {
+    throw new LlmLimitError(
+      'ERR_CONFIG',
+      `Expected \`redisStore({ timeoutMs })\` to be a whole number of milliseconds from 1 to 60000, got ${typeof timeoutMs === 'number' ? String(timeoutMs) : JSON.stringify(timeoutMs)}.`,
+    )
+  }
   const idempotencyMs = options.idempotencyMs ?? 120_000
   const maxBatch = options.maxBatch ?? 32
   if (!Number.isInteger(maxBatch) || maxBatch < 1 || maxBatch > MAX_BATCH) {
