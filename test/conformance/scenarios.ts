@@ -17,6 +17,8 @@ const chat = (extra: object = {}) => ({
   max_tokens: 100,
   ...extra,
 })
+/** Alternates the key resolver between throwing and rejecting. */
+let failures = 0
 const POST_CHAT: Send = { path: '/v1/chat/completions', json: chat() }
 const PING: Send = { path: '/ping' }
 const DECISION: Send = { path: '/decision' }
@@ -551,6 +553,31 @@ export const scenarios: Scenario[] = [
       ...times(2, { path: '/other', json: { hello: 'world' } }, status(200)),
       { send: { path: '/other', json: { hello: 'world' } }, expect: status(429) },
     ],
+  },
+  {
+    name: 'API key resolver throws or rejects: 503 to retry, never a 500',
+    options: () => ({
+      identify: {
+        apiKey: {
+          resolve: () => {
+            if (failures++ % 2 === 0) throw new Error('the key database is down')
+            return Promise.reject(new Error('the key database is down'))
+          },
+        },
+      },
+    }),
+    steps: times(
+      2,
+      { path: '/ping', headers: { authorization: 'Bearer sk-conformance-key' } },
+      all(
+        status(503),
+        header('retry-after', '1'),
+        json(
+          (b) => b.error.code === 'store_unavailable' && /could not be checked/.test(b.error.message),
+          'a lookup error',
+        ),
+      ),
+    ),
   },
   {
     name: 'store down, fail-closed: 503',

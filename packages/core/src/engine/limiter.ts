@@ -11,7 +11,7 @@ import { isolateEvents } from './isolate-events.js'
 import { resolveLimiterConfig } from './limiter-config.js'
 import type { LimiterEvents, LimiterOptions, Priority } from './options.js'
 import { StoreGuard } from './store-guard.js'
-import { refusal, UNCOUNTED, type Verdict } from './verdict.js'
+import { refusal, STORE_UNAVAILABLE, UNCOUNTED, type Verdict } from './verdict.js'
 import type { WaitQueue } from './wait-queue.js'
 
 /** A configured limiter: one `check()` per request. */
@@ -134,7 +134,10 @@ class LimiterImpl implements Limiter {
   private decide(request: LimitRequest, identified: IdentityResult): Decision | Promise<Decision> {
     if ('error' in identified) {
       const { status, message } = identified.error
-      return this.refused(new Attempt(request, {}, this.shadow), refusal('unauthorized', status, message))
+      // A key that could not be looked up is a backing service down, like the store: retry shortly.
+      const verdict =
+        status === 503 ? { ...STORE_UNAVAILABLE, message } : refusal('unauthorized', status, message)
+      return this.refused(new Attempt(request, {}, this.shadow), verdict)
     }
     const attempt = this.resolver.resolve(request, identified.identity)
     if (attempt === undefined) return skipped(request)

@@ -13,6 +13,7 @@ const MISSING_KEY = 'An API key is required: send it as `Authorization: Bearer <
 const MALFORMED_KEY =
   'The API key header is malformed: send exactly one key of printable ASCII characters, at most 4096 long.'
 const UNKNOWN_KEY = 'The API key is not recognised. Check the key or create a new one.'
+const KEY_LOOKUP_FAILED = 'The API key could not be checked right now. Retry shortly.'
 
 function isPromiseLike<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
   return typeof (value as { then?: unknown } | undefined)?.then === 'function'
@@ -54,6 +55,19 @@ export function createIdentifier(
     return readCredential(headers.authorization, true) ?? readCredential(headers['x-api-key'], false)
   }
 
+  // The resolver is the application's (a database, a cache): its failure is a 503 to retry, never a 500.
+  let reported = false
+  const lookupFailed = (error: unknown): IdentityResult => {
+    if (!reported) {
+      reported = true
+      console.error(
+        '[llm-limit] KEY_LOOKUP_FAILED: identify.apiKey.resolve threw; such requests get 503 until it answers again (logged once):',
+        error,
+      )
+    }
+    return { error: { status: 503, code: 'key_lookup_failed', message: KEY_LOOKUP_FAILED } }
+  }
+
   const withInfo = (identity: Identity, info: ApiKeyInfo | undefined): IdentityResult => {
     if (info === undefined || info === null) return rejectUnknown ? invalidKey(UNKNOWN_KEY) : { identity }
     if (typeof info.user === 'string' && identity.user === undefined) identity.user = info.user
@@ -81,8 +95,13 @@ export function createIdentifier(
     }
     identity.apiKey = hashApiKey(key.value)
     if (resolve === undefined) return { identity }
-    const info = resolve(identity.apiKey)
+    let info: ReturnType<typeof resolve>
+    try {
+      info = resolve(identity.apiKey)
+    } catch (error) {
+      return lookupFailed(error)
+    }
     if (!isPromiseLike(info)) return withInfo(identity, info)
-    return Promise.resolve(info).then((resolved) => withInfo(identity, resolved))
+    return Promise.resolve(info).then((resolved) => withInfo(identity, resolved), lookupFailed)
   }
 }

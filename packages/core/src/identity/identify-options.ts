@@ -54,15 +54,15 @@ export interface IdentifyOptions {
   user?: (request: LimitRequest) => string | undefined
 }
 
-/** A 401 answer: the caller presented a credential that is not good enough. */
+/** A 401 answer (the caller presented a credential that is not good enough), or a 503 (the key resolver failed). */
 export interface IdentityError {
-  /** Always 401. */
-  status: 401
-  /** `invalid_api_key` or `invalid_token`, in the style of OpenAI's error codes. */
+  /** 401, or 503 when `apiKey.resolve` threw or rejected, so the key could not be checked at all. */
+  status: 401 | 503
+  /** `invalid_api_key`, `invalid_token` or `key_lookup_failed`, in the style of OpenAI's error codes. */
   code: string
   /** Says what was wrong and what to do; never contains the credential. */
   message: string
 }
 
-/** An identity, or the 401 to answer with. */
+/** An identity, or the 401 or 503 to answer with. */
 export type IdentityResult = { identity: Identity } | { error: IdentityError }
