@@ -58,15 +58,10 @@ export function priorityQueue(given?: PriorityQueueOptions): PriorityQueue {
   const intervalMs = numberOption(options.intervalMs, 1000, 'intervalMs', { min: 1, max: MAX_TIMER_MS })
   const maxSize = numberOption(options.maxSize, 1000, 'maxSize', { min: 1, whole: true })
   const limits = {} as Record<Priority, number>
-  for (const priority of ORDER)
-    limits[priority] = numberOption(
-      options.maxPerPriority?.[priority],
-      maxSize,
-      `maxPerPriority.${priority}`,
-      {
-        whole: true,
-      },
-    )
+  for (const priority of ORDER) {
+    const option = `maxPerPriority.${priority}`
+    limits[priority] = numberOption(options.maxPerPriority?.[priority], maxSize, option, { whole: true })
+  }
   const caps = (priority: Priority) => limits[priority]
   numberOption(options.maxWaitMs, 0, 'maxWaitMs', { min: 1, max: MAX_TIMER_MS })
   const now = functionOption(options.now, 'now') ?? Date.now
