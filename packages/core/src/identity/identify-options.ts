@@ -54,11 +54,11 @@ export interface IdentifyOptions {
   user?: (request: LimitRequest) => string | undefined
 }
 
-/** A 401 answer (the caller presented a credential that is not good enough), or a 503 (the key resolver failed). */
+/** A 401 answer (the caller presented a credential that is not good enough), or a 503 (it could not be checked). */
 export interface IdentityError {
-  /** 401, or 503 when `apiKey.resolve` threw or rejected, so the key could not be checked at all. */
+  /** 401, or 503 when `apiKey.resolve` failed or the JWKS could not be fetched, so nothing was checked. */
   status: 401 | 503
-  /** `invalid_api_key`, `invalid_token` or `key_lookup_failed`, in the style of OpenAI's error codes. */
+  /** `invalid_api_key`, `invalid_token`, `key_lookup_failed` or `jwks_unavailable`, in the style of OpenAI's error codes. */
   code: string
   /** Says what was wrong and what to do; never contains the credential. */
   message: string

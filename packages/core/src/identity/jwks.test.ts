@@ -110,7 +110,8 @@ describe('JWKS', () => {
     for (let i = 0; i < 1000; i++)
       expect(await identify(bearer(token))).toMatchObject({
         error: {
-          status: 401,
+          // Unfetchable keys say nothing about the token: retry, do not re-authenticate.
+          status: 503,
           message: expect.stringMatching(/the signing keys \(JWKS\) could not be fetched/),
         },
       })

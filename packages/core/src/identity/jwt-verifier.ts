@@ -35,22 +35,35 @@ export function createJwtVerifier(options: JwtOptions): JwtVerifier {
       identity.claims = payload
       return { identity }
     } catch (error) {
+      // Keys that could not be fetched say nothing about the token: a 503 to retry, not a 401 to re-authenticate.
+      if (remote && keysUnavailable(error)) {
+        return {
+          error: {
+            status: 503,
+            code: 'jwks_unavailable',
+            message:
+              'The bearer token could not be checked right now: the signing keys (JWKS) could not be fetched. Retry shortly.',
+          },
+        }
+      }
       return {
         error: {
           status: 401,
           code: 'invalid_token',
-          message: `The bearer token was rejected: ${reason(error, token, options.algorithms, remote)}. Send a valid, unexpired token signed with an accepted algorithm.`,
+          message: `The bearer token was rejected: ${reason(error, token, options.algorithms)}. Send a valid, unexpired token signed with an accepted algorithm.`,
         },
       }
     }
   }
 }
 
+/** A JWKS fetch that failed: a plain error (TypeError: fetch failed, our cooldown) or jose's timeout. */
+function keysUnavailable(error: unknown): boolean {
+  return !(error instanceof errors.JOSEError) || error instanceof errors.JWKSTimeout
+}
+
 /** Why verification failed, in words a client developer can act on; never echoes token content. */
-function reason(error: unknown, token: string, algorithms: readonly string[], remote: boolean): string {
-  // Fetch failures surface as plain errors (TypeError: fetch failed) or jose's timeout.
-  if (remote && (!(error instanceof errors.JOSEError) || error instanceof errors.JWKSTimeout))
-    return 'the signing keys (JWKS) could not be fetched'
+function reason(error: unknown, token: string, algorithms: readonly string[]): string {
   if (error instanceof errors.JWTExpired) return 'the token has expired'
   if (error instanceof errors.JOSEAlgNotAllowed)
     return unsigned(token)
