@@ -274,6 +274,20 @@ export const scenarios: Scenario[] = [
     ],
   },
   {
+    name: "a route's rules hold for the same path in other case or with a trailing slash",
+    options: tiny({
+      routes: { 'POST /v1/chat/completions': { rules: [{ name: 'route-rule', requests: 3, per: '1m' }] } },
+    }),
+    steps: [
+      // Express and Koa serve these from the /v1/chat/completions handler: the route's 3, not the global 2.
+      ...['/V1/Chat/Completions', '/v1/chat/completions/', '/v1/CHAT/completions'].map((path) => ({
+        send: { path, json: chat() },
+        expect: all(status(200), header('ratelimit-policy', /"route-rule"/)),
+      })),
+      { send: { path: '/v1/chat/completions', json: chat() }, expect: status(429) },
+    ],
+  },
+  {
     name: 'route skip',
     options: tiny({ routes: { '/ping': { skip: true } } }),
     steps: times(4, PING, all(status(200), header('x-ratelimit-limit-requests', undefined))),

@@ -89,7 +89,7 @@ export function compileRoutes(routes: LimiterOptions['routes'], leaseTtlMs: numb
     const prefix = path.endsWith('*')
     return {
       method: match[1],
-      path: prefix ? path.slice(0, -1) : path,
+      path: prefix ? path.slice(0, -1).toLowerCase() : routePath(path),
       prefix,
       skip: route.skip === true,
       rules:
@@ -100,15 +100,27 @@ export function compileRoutes(routes: LimiterOptions['routes'], leaseTtlMs: numb
   })
 }
 
+/**
+ * A path as routes compare it: lower case and without a trailing slash. Express and Koa's routers
+ * serve `/V1/Chat/Completions/` from the `/v1/chat/completions` handler, so an exact comparison
+ * would let a client step around that route's rules.
+ */
+function routePath(path: string): string {
+  const lower = path.toLowerCase()
+  return lower.length > 1 && lower.endsWith('/') ? lower.slice(0, -1) : lower
+}
+
 /** The first route override matching the request, if any. */
 export function matchRoute(
   routes: readonly CompiledRoute[],
   method: string,
   path: string,
 ): CompiledRoute | undefined {
+  const verb = method.toUpperCase()
+  const compared = routePath(path)
   for (const route of routes) {
-    if (route.method !== undefined && route.method !== method) continue
-    if (route.prefix ? path.startsWith(route.path) : path === route.path) return route
+    if (route.method !== undefined && route.method !== verb) continue
+    if (route.prefix ? compared.startsWith(route.path) : compared === route.path) return route
   }
   return undefined
 }

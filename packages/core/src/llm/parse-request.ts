@@ -55,7 +55,9 @@ const COUNTING_ROUTES = ['/count_tokens', '/input_tokens']
  * by the body's fields), or undefined.
  */
 export function apiForPath(path: string, body?: unknown): LlmApi | undefined {
-  const trimmed = path.endsWith('/') ? path.slice(0, -1) : path
+  // Express and Koa route `/V1/Chat/Completions/` to the `/v1/chat/completions` handler.
+  const lower = path.toLowerCase()
+  const trimmed = lower.endsWith('/') ? lower.slice(0, -1) : lower
   if (trimmed.endsWith(LLM_ONLY_ROUTE)) return 'openai-chat'
   if (typeof body !== 'object' || body === null) return undefined
   const record = body as Record<string, unknown>
@@ -77,7 +79,9 @@ export function parseLlmRequest(body: unknown, path: string): LlmRequest | Inval
     return apiForPath(path) === undefined ? undefined : { invalid: NOT_AN_OBJECT }
   }
   const record = body as Record<string, unknown>
-  if (COUNTING_ROUTES.some((suffix) => path.endsWith(suffix) || path.endsWith(`${suffix}/`))) return undefined
+  const lower = path.toLowerCase()
+  if (COUNTING_ROUTES.some((suffix) => lower.endsWith(suffix) || lower.endsWith(`${suffix}/`)))
+    return undefined
   const api = apiForPath(path, record) ?? apiForShape(record)
   if (api === undefined) return undefined
   if (typeof record.model !== 'string' || record.model.length === 0 || record.model.length > 256) {
