@@ -1,4 +1,5 @@
 import { configError, shown } from '../errors.js'
+import { routePath } from '../llm/index.js'
 import type { Rule } from '../types.js'
 import { type CompiledRule, compileRule } from './compile-rule.js'
 import type { LimiterOptions, Plan, Priority } from './options.js'
@@ -98,16 +99,6 @@ export function compileRoutes(routes: LimiterOptions['routes'], leaseTtlMs: numb
           : compileRules(route.rules, `routes['${pattern}'].rules`, leaseTtlMs),
     }
   })
-}
-
-/**
- * A path as routes compare it: lower case and without a trailing slash. Express and Koa's routers
- * serve `/V1/Chat/Completions/` from the `/v1/chat/completions` handler, so an exact comparison
- * would let a client step around that route's rules.
- */
-function routePath(path: string): string {
-  const lower = path.toLowerCase()
-  return lower.length > 1 && lower.endsWith('/') ? lower.slice(0, -1) : lower
 }
 
 /** The first route override matching the request, if any. */

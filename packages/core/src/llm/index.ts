@@ -12,6 +12,7 @@ export {
   type LlmApi,
   type LlmRequest,
   parseLlmRequest,
+  routePath,
   withStreamUsage,
 } from './parse-request.js'
 export {

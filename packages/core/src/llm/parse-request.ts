@@ -51,18 +51,29 @@ const MAX_N = 128
 const COUNTING_ROUTES = ['/count_tokens', '/input_tokens']
 
 /**
+ * A path as routes compare it: lower case, without a trailing slash. Express and Koa serve
+ * `/V1/Chat/Completions/` from the `/v1/chat/completions` handler, so an exact comparison would
+ * let a client step around a route's rules, or around being counted as an LLM call.
+ */
+export function routePath(path: string): string {
+  const lower = path.toLowerCase()
+  return lower.length > 1 && lower.endsWith('/') ? lower.slice(0, -1) : lower
+}
+
+/**
  * The API an LLM route serves, judged by the path's ending (and, for endings other apps use too,
  * by the body's fields), or undefined.
  */
 export function apiForPath(path: string, body?: unknown): LlmApi | undefined {
-  // Express and Koa route `/V1/Chat/Completions/` to the `/v1/chat/completions` handler.
-  const lower = path.toLowerCase()
-  const trimmed = lower.endsWith('/') ? lower.slice(0, -1) : lower
-  if (trimmed.endsWith(LLM_ONLY_ROUTE)) return 'openai-chat'
+  return apiForRoute(routePath(path), body)
+}
+
+function apiForRoute(route: string, body: unknown): LlmApi | undefined {
+  if (route.endsWith(LLM_ONLY_ROUTE)) return 'openai-chat'
   if (typeof body !== 'object' || body === null) return undefined
   const record = body as Record<string, unknown>
   for (const [suffix, api, field] of SHARED_ROUTES)
-    if (trimmed.endsWith(suffix))
+    if (route.endsWith(suffix))
       return record.model !== undefined && record[field] !== undefined ? api : undefined
   return undefined
 }
@@ -75,14 +86,13 @@ export function apiForPath(path: string, body?: unknown): LlmApi | undefined {
  */
 export function parseLlmRequest(body: unknown, path: string): LlmRequest | InvalidLlmRequest | undefined {
   if (body === undefined) return undefined
+  const route = routePath(path)
   if (typeof body !== 'object' || body === null || Array.isArray(body) || ArrayBuffer.isView(body)) {
-    return apiForPath(path) === undefined ? undefined : { invalid: NOT_AN_OBJECT }
+    return apiForRoute(route, undefined) === undefined ? undefined : { invalid: NOT_AN_OBJECT }
   }
   const record = body as Record<string, unknown>
-  const lower = path.toLowerCase()
-  if (COUNTING_ROUTES.some((suffix) => lower.endsWith(suffix) || lower.endsWith(`${suffix}/`)))
-    return undefined
-  const api = apiForPath(path, record) ?? apiForShape(record)
+  if (COUNTING_ROUTES.some((suffix) => route.endsWith(suffix))) return undefined
+  const api = apiForRoute(route, record) ?? apiForShape(record)
   if (api === undefined) return undefined
   if (typeof record.model !== 'string' || record.model.length === 0 || record.model.length > 256) {
     return { invalid: '`model` must be a non-empty string naming the model.' }
