@@ -3,7 +3,7 @@
  * hidden class stable; unused fields cost a few bytes.
  */
 export class Entry {
-  /** Token bucket: theoretical arrival time (epoch ms). Sliding window: newest sub-window charged. */
+  /** Token bucket: theoretical arrival time (epoch ms). Sliding window: newest sub-window that holds an amount. */
   tat = 0
   /** Fixed window: start of the counted window (epoch ms). Sliding window: oldest sub-window in `count`. */
   start = 0

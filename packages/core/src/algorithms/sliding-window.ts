@@ -17,10 +17,12 @@ export const slidingWindow: AlgorithmImpl = {
     const slot = check.windowMs / SLIDING_SLOTS
     const current = Math.floor(now / slot)
     const oldest = current - SLIDING_SLOTS
-    const used = usedSince(entry, oldest)
+    // The total kept for the oldest sub-window still counted is usually the current one.
+    const used = entry.start === oldest ? entry.count : usedSince(entry, oldest)
     out.window = current
     out.remaining = Math.max(0, Math.floor(check.limit - used + EPSILON))
-    out.resetAt = used > 0 ? (newestUsed(entry, oldest) + SLIDING_SLOTS + 1) * slot : now
+    // Anything counted lies in the newest sub-window holding an amount (`entry.tat`) or before it.
+    out.resetAt = used > 0 ? (entry.tat + SLIDING_SLOTS + 1) * slot : now
     if (check.cost > check.limit) {
       out.allowed = false
       out.retryAfterMs = -1
@@ -30,25 +32,25 @@ export const slidingWindow: AlgorithmImpl = {
     out.retryAfterMs = out.allowed ? 0 : waitUntil(slotStart(freedAt(entry, check, oldest, used), slot), now)
   },
   charge(entry, check, _now, out) {
-    const slot = check.windowMs / SLIDING_SLOTS
-    // `inspect` just found the sub-window for this same `now`.
+    const cost = check.cost
+    if (cost === 0) return
     const current = out.window
     entry.ring ??= newRing()
     const ring = entry.ring
-    // Brings the running total to this window before a slot is reused.
-    usedSince(entry, current - SLIDING_SLOTS)
+    const oldest = current - SLIDING_SLOTS
+    if (entry.start !== oldest) usedSince(entry, oldest)
     const index = 2 * slotOf(current)
     if (ring[index] !== current) {
-      // The slot is reused for a new sub-window; what it held leaves the running total with it.
+      // The slot held a sub-window that has left the rolling window: reuse it.
       if (ring[index] >= entry.start) entry.count -= ring[index + 1]
       ring[index] = current
       ring[index + 1] = 0
     }
-    ring[index + 1] += check.cost
-    entry.count += check.cost
+    ring[index + 1] += cost
+    entry.count += cost
     if (current > entry.tat) entry.tat = current
-    out.remaining = Math.max(0, out.remaining - check.cost)
-    out.resetAt = (current + SLIDING_SLOTS + 1) * slot
+    out.remaining = Math.max(0, out.remaining - cost)
+    out.resetAt = (entry.tat + SLIDING_SLOTS + 1) * (check.windowMs / SLIDING_SLOTS)
   },
   adjust(entry, _check, window, delta) {
     const ring = entry.ring
@@ -58,6 +60,8 @@ export const slidingWindow: AlgorithmImpl = {
     const amount = Math.max(0, ring[index + 1] + delta)
     if (window >= entry.start) entry.count += amount - ring[index + 1]
     ring[index + 1] = amount
+    if (amount > 0 && window > entry.tat) entry.tat = window
+    else if (amount === 0 && window === entry.tat) entry.tat = newestUsed(ring)
   },
 }
 
@@ -96,14 +100,9 @@ function usedSince(entry: Entry, oldest: number): number {
   return used
 }
 
-/** The newest sub-window that holds an amount; usually the one charged last, which `entry.tat` names. */
-function newestUsed(entry: Entry, oldest: number): number {
-  const ring = entry.ring
-  if (ring === undefined) return oldest
-  const last = entry.tat
-  const at = 2 * slotOf(last)
-  if (last >= oldest && ring[at] === last && ring[at + 1] > 0) return last
-  let newest = oldest
+/** The newest sub-window that holds an amount, or -1 when none does. */
+function newestUsed(ring: readonly number[]): number {
+  let newest = -1
   for (let i = 0; i < 2 * RING; i += 2) if (ring[i] > newest && ring[i + 1] > 0) newest = ring[i]
   return newest
 }

@@ -1,0 +1,97 @@
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import type { StoreCheck, StoreCheckResult } from '../store/store.js'
+import type { AlgorithmImpl } from './algorithm.js'
+import { Entry } from './entry.js'
+import { SLIDING_SLOTS, slidingWindow } from './sliding-window.js'
+
+const WINDOW = 1000
+const SLOT = WINDOW / SLIDING_SLOTS
+const check: StoreCheck = {
+  key: 'k',
+  group: 'g',
+  algorithm: 'sliding-window',
+  limit: 1000,
+  burst: 1000,
+  windowMs: WINDOW,
+  cost: 1,
+}
+
+/** A step: time passes, then a charge, or a refund of part of what an earlier charge took. */
+const steps = fc.array(
+  fc.oneof(
+    fc.record({ dt: fc.integer({ min: 0, max: 300 }), cost: fc.integer({ min: 0, max: 3 }) }),
+    fc.record({
+      dt: fc.integer({ min: 0, max: 300 }),
+      refund: fc.nat(),
+      share: fc.integer({ min: 1, max: 3 }),
+    }),
+  ),
+  { minLength: 1, maxLength: 80 },
+)
+
+type Step = { dt: number; cost: number } | { dt: number; refund: number; share: number }
+
+/**
+ * Replays the steps against the algorithm and a plain map of sub-window amounts; true when every
+ * reported reset time is when the newest sub-window still holding an amount leaves the window.
+ */
+function resetsAgree(impl: AlgorithmImpl, sequence: Step[]): boolean {
+  const entry = new Entry()
+  const amounts = new Map<number, number>()
+  const charged: { window: number; cost: number }[] = []
+  let now = 1_700_000_000_000
+  for (const step of sequence) {
+    now += step.dt
+    if ('refund' in step) {
+      if (charged.length === 0) continue
+      const target = charged[step.refund % charged.length]
+      const delta = -Math.min(target.cost, step.share)
+      impl.adjust(entry, check, target.window, delta, now, '')
+      const left = (amounts.get(target.window) ?? 0) + delta
+      if (left >= 0) amounts.set(target.window, left)
+      target.cost += delta
+    } else {
+      const out: StoreCheckResult = { allowed: false, remaining: 0, resetAt: 0, retryAfterMs: 0, window: 0 }
+      const charge = { ...check, cost: step.cost }
+      impl.inspect(entry, charge, now, out)
+      impl.charge(entry, charge, now, out, '')
+      amounts.set(out.window, (amounts.get(out.window) ?? 0) + step.cost)
+      charged.push({ window: out.window, cost: step.cost })
+    }
+    const out: StoreCheckResult = { allowed: false, remaining: 0, resetAt: 0, retryAfterMs: 0, window: 0 }
+    impl.inspect(entry, { ...check, cost: 0 }, now, out)
+    const oldest = Math.floor(now / SLOT) - SLIDING_SLOTS
+    const live = [...amounts].filter(([window, amount]) => window >= oldest && amount > 0)
+    const expected =
+      live.length === 0 ? now : (Math.max(...live.map(([window]) => window)) + SLIDING_SLOTS + 1) * SLOT
+    if (out.resetAt !== expected) return false
+  }
+  return true
+}
+
+describe('sliding-window reset time', () => {
+  it('is when the newest sub-window holding an amount leaves the window, refunds included', () => {
+    fc.assert(
+      fc.property(steps, (sequence) => resetsAgree(slidingWindow, sequence)),
+      { numRuns: 500 },
+    )
+  })
+
+  it('negative control: an algorithm that forgets refunds of the newest sub-window is caught', () => {
+    const forgetful: AlgorithmImpl = {
+      ...slidingWindow,
+      adjust(entry, c, window, delta, now, leaseId) {
+        const newest = entry.tat
+        slidingWindow.adjust(entry, c, window, delta, now, leaseId)
+        entry.tat = newest
+      },
+    }
+    expect(() =>
+      fc.assert(
+        fc.property(steps, (sequence) => resetsAgree(forgetful, sequence)),
+        { numRuns: 500 },
+      ),
+    ).toThrow(/Property failed/)
+  })
+})
