@@ -58,10 +58,11 @@ export class Admission {
   private conclude(attempt: Attempt, store: Store, result: ConsumeResult): Decision | Promise<Decision> {
     const verdict = verdictOf(attempt.applied.rules, attempt.checks, result, this.leaseMs)
     const settler = this.config.settler
-    const decision = verdict.allowed
-      ? new LimitDecision(attempt, verdict, settler, store, result)
-      : new LimitDecision(attempt, verdict, settler)
-    return this.finish(attempt, decision)
+    if (!verdict.allowed) return this.finish(attempt, new LimitDecision(attempt, verdict, settler))
+    // Admitted by every rule: nothing to downgrade, so the decision is final.
+    const decision = new LimitDecision(attempt, verdict, settler, store, result)
+    this.config.report(decision)
+    return decision
   }
 
   /** Reports the decision, unless a cheaper model may still be admitted. */

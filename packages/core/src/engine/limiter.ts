@@ -56,6 +56,8 @@ class LimiterImpl implements Limiter {
   private readonly shadow: boolean
   private readonly queue: WaitQueue | undefined
   private readonly events: LimiterEvents
+  /** Some event hook wants decisions reported. */
+  private readonly reports: boolean
 
   constructor(readonly options: LimiterOptions) {
     const config = resolveLimiterConfig(options)
@@ -70,6 +72,7 @@ class LimiterImpl implements Limiter {
     this.store = options.store ?? memoryStore()
     const events = isolateEvents(options.events ?? {})
     this.events = events
+    this.reports = events.onDecision !== undefined || events.onDeny !== undefined
     const estimator = this.estimator
     this.resolver = new AttemptResolver({ ...config, plan: options.plan, estimator })
     this.settler = {
@@ -153,6 +156,7 @@ class LimiterImpl implements Limiter {
 
   private report(decision: Decision): void {
     const events = this.events
+    if (!this.reports) return
     events.onDecision?.(decision)
     if (!decision.allowed || decision.wouldDeny) events.onDeny?.(decision)
   }

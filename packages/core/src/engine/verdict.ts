@@ -92,6 +92,7 @@ export function verdictOf(
   result: ConsumeResult,
   leaseMs: number,
 ): Verdict {
+  if (result.allowed) return ADMITTED
   const results = result.results
   let deniedIndex = -1
   let retryAfterMs = 0

@@ -58,7 +58,9 @@ function charge(entry: Entry, check: StoreCheck, now: number, out: StoreCheckRes
 
 /** Monotonic epoch-ms clock: wall-clock jumps never move a window backwards. */
 const ORIGIN = performance.timeOrigin
-const monotonicNow = (): number => ORIGIN + performance.now()
+// Node's global `performance` is a lazy getter; reading it once halves the cost of every clock read.
+const clock = performance
+const monotonicNow = (): number => ORIGIN + clock.now()
 
 /**
  * The keys of one identity. A request's rules share an identity, so the identity string is hashed
