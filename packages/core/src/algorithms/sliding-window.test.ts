@@ -48,8 +48,7 @@ function resetsAgree(impl: AlgorithmImpl, sequence: Step[]): boolean {
       const target = charged[step.refund % charged.length]
       const delta = -Math.min(target.cost, step.share)
       impl.adjust(entry, check, target.window, delta, now, '')
-      const left = (amounts.get(target.window) ?? 0) + delta
-      if (left >= 0) amounts.set(target.window, left)
+      amounts.set(target.window, (amounts.get(target.window) ?? 0) + delta)
       target.cost += delta
     } else {
       const out: StoreCheckResult = { allowed: false, remaining: 0, resetAt: 0, retryAfterMs: 0, window: 0 }

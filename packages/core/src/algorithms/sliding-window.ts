@@ -34,6 +34,7 @@ export const slidingWindow: AlgorithmImpl = {
   charge(entry, check, _now, out) {
     const cost = check.cost
     if (cost === 0) return
+    // `inspect` just found the sub-window for this same `now`.
     const current = out.window
     entry.ring ??= newRing()
     const ring = entry.ring

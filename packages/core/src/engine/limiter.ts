@@ -155,8 +155,8 @@ class LimiterImpl implements Limiter {
   }
 
   private report(decision: Decision): void {
-    const events = this.events
     if (!this.reports) return
+    const events = this.events
     events.onDecision?.(decision)
     if (!decision.allowed || decision.wouldDeny) events.onDeny?.(decision)
   }
