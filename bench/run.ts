@@ -42,7 +42,8 @@ if (!only || only === 'http') {
     const same = `${ours}-peer-headers`
     const noop = `${framework}-noop`
     const headersOnly = `${framework}-headers-only`
-    const results = await runHttp([bare, noop, headersOnly, peer, ours, same])
+    const noHeaders = `${ours}-no-headers`
+    const results = await runHttp([bare, noop, headersOnly, peer, ours, same, noHeaders])
     console.log(`${'server'.padEnd(32)} ${'requests/s'.padStart(10)} ${'server µs/request'.padStart(18)}`)
     for (const result of results)
       console.log(
@@ -53,7 +54,7 @@ if (!only || only === 'http') {
     // Capacity ratio: how many requests per CPU-second the server manages relative to bare.
     const capacity = (kind: string) => ratio(by[bare].cpuMicrosPerRequest, by[kind].cpuMicrosPerRequest)
     console.log(
-      `${framework} vs bare (goal ≥ ${goal.toFixed(2)}×), requests/s | server capacity: an empty middleware ${rps(noop)} | ${capacity(noop)}; one that only sets llmLimit's default headers ${rps(headersOnly)} | ${capacity(headersOnly)}; ${peer} ${rps(peer)} | ${capacity(peer)}; llmLimit, all three header sets ${rps(ours)} | ${capacity(ours)}; llmLimit, the peer's header set ${rps(same)} | ${capacity(same)}\n`,
+      `${framework} vs bare (goal ≥ ${goal.toFixed(2)}×), requests/s | server capacity: an empty middleware ${rps(noop)} | ${capacity(noop)}; one that only sets llmLimit's default headers ${rps(headersOnly)} | ${capacity(headersOnly)}; ${peer} ${rps(peer)} | ${capacity(peer)}; llmLimit, all three header sets ${rps(ours)} | ${capacity(ours)}; llmLimit, the peer's header set ${rps(same)} | ${capacity(same)}; llmLimit, no headers ${rps(noHeaders)} | ${capacity(noHeaders)}\n`,
     )
   }
 }

@@ -27,6 +27,7 @@ const rules = [
 ]
 
 type Listen = (port: number) => Server
+const noHeaders = { openai: false, ietf: false, legacy: false } as const
 
 /**
  * The headers llmLimit sends by default for these rules (all three sets), from a real decision. A
@@ -70,6 +71,10 @@ const servers: Record<string, () => Listen> = {
       }) as MiddlewareHandler,
     ),
   'hono-llm-limit': () => honoApp(honoLimit({ rules })),
+  // The decision alone, no header set: what the limiter costs apart from what the headers cost.
+  'express-llm-limit-no-headers': () => expressApp(llmLimit({ rules, headers: noHeaders })),
+  'koa-llm-limit-no-headers': () => koaApp(koaLimit({ rules, headers: noHeaders })),
+  'hono-llm-limit-no-headers': () => honoApp(honoLimit({ rules, headers: noHeaders })),
   // The floor any middleware starts from: one that only passes the request on.
   'express-noop': () => expressApp((_req, _res, next) => next()),
   'koa-noop': () => koaApp((_ctx, next) => next()),

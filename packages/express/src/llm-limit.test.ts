@@ -183,4 +183,39 @@ describe('llmLimit() for Express', () => {
       logged.mockRestore()
     }
   })
+
+  describe('keys by the address req.ip gives', () => {
+    const perIp = () => ({
+      store: memoryStore(),
+      rules: [{ name: 'one', by: 'ip' as const, requests: 1, per: '1m' as const }],
+    })
+
+    it("follows Express's trust proxy setting for X-Forwarded-For", async () => {
+      const server = app(perIp())
+      server.set('trust proxy', true)
+      await request(server).get('/decision').set('x-forwarded-for', '203.0.113.1').expect(200)
+      await request(server).get('/decision').set('x-forwarded-for', '203.0.113.2').expect(200)
+      await request(server).get('/decision').set('x-forwarded-for', '203.0.113.1').expect(429)
+    })
+
+    it('ignores X-Forwarded-For when proxies are not trusted', async () => {
+      const server = app(perIp())
+      await request(server).get('/decision').set('x-forwarded-for', '203.0.113.1').expect(200)
+      await request(server).get('/decision').set('x-forwarded-for', '203.0.113.2').expect(429)
+    })
+
+    it('honours an app that replaces the ip getter, with no X-Forwarded-For at all', async () => {
+      // Reading the socket's address whenever X-Forwarded-For is absent would count both clients as one.
+      const server = app(perIp())
+      Object.defineProperty(server.request, 'ip', {
+        configurable: true,
+        get(this: express.Request) {
+          return this.get('x-client')
+        },
+      })
+      await request(server).get('/decision').set('x-client', '198.51.100.1').expect(200)
+      await request(server).get('/decision').set('x-client', '198.51.100.2').expect(200)
+      await request(server).get('/decision').set('x-client', '198.51.100.1').expect(429)
+    })
+  })
 })
