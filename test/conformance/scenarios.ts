@@ -445,7 +445,10 @@ export const scenarios: Scenario[] = [
   },
   {
     name: 'gzip and Brotli bodies are decoded and estimated like plain ones',
-    options: () => ({ rules: [{ name: 'tpm', by: 'ip', tokens: 1_000_000, per: '1m' }] }),
+    // A fixed window: a token bucket refills between the two requests, by more the slower they come.
+    options: () => ({
+      rules: [{ name: 'tph', by: 'ip', tokens: 1_000_000, per: '1h', algorithm: 'fixed-window' }],
+    }),
     steps: [
       {
         send: {
