@@ -58,6 +58,7 @@ function normalise(response: Received, calendar: Set<string>) {
 
 describe.each(scenarios)('$name', (scenario) => {
   const seen: Record<string, ReturnType<typeof normalise>[]> = {}
+  const calendar = calendarRules(scenario)
   let harness: Harness | undefined
   afterEach(async () => {
     await harness?.close()
@@ -74,7 +75,7 @@ describe.each(scenarios)('$name', (scenario) => {
       } catch (error) {
         throw new Error(`step ${index + 1} (${step.send.path}): ${(error as Error).message}`)
       }
-      responses.push(normalise(response, calendarRules(scenario)))
+      responses.push(normalise(response, calendar))
     }
     seen[name] = responses
   })
