@@ -1,3 +1,4 @@
+import { parseWindow } from '@llm-limit/core'
 import { afterEach, describe, expect, it } from 'vitest'
 import {
   expressHarness,
@@ -24,7 +25,9 @@ const VOLATILE =
 function calendarRules(scenario: Scenario): Set<string> {
   const rules = scenario.options?.().rules ?? []
   return new Set(
-    rules.filter((rule) => rule.per === 'day' || rule.per === 'month').map((rule) => String(rule.name)),
+    rules
+      .filter((rule) => rule.per !== undefined && parseWindow(rule.per, 'per').kind === 'calendar')
+      .map((rule) => String(rule.name)),
   )
 }
 
