@@ -42,23 +42,26 @@ export function llmLimit(options: LimiterOptions = {}): LlmLimitMiddleware {
       return
     }
     try {
-      if (req.body === undefined && req.readable && isJsonContentType(req.headers['content-type'])) {
-        readBody(req, res).then((read) => read && decide(req, res, next), next)
-      } else decide(req, res, next)
+      // Express swaps every request's prototype, so each property read misses V8's caches and costs
+      // a full lookup: every one is read once, and `readable` only for a JSON body.
+      const headers = req.headers
+      const body = req.body
+      if (body === undefined && isJsonContentType(headers['content-type']) && req.readable) {
+        readBody(req, res, headers).then((read) => read && decide(req, res, next, headers, req.body), next)
+      } else decide(req, res, next, headers, body)
     } catch (error) {
       next(error)
     }
   } as LlmLimitMiddleware
 
   /** Reads and parses the JSON body itself when no parser ran; false when it answered an error. */
-  async function readBody(req: Request, res: Response): Promise<boolean> {
-    const type = req.headers['content-type']
+  async function readBody(req: Request, res: Response, headers: Request['headers']): Promise<boolean> {
     const read = await readJsonBody(
       req,
-      type,
+      headers['content-type'],
       core.maxBodyBytes,
-      req.headers['content-length'],
-      req.headers['content-encoding'],
+      headers['content-length'],
+      headers['content-encoding'],
     )
     if (!read.ok) return send(res, core.bodyError(read.status, read.message), {})
     req.body = read.body
@@ -66,17 +69,24 @@ export function llmLimit(options: LimiterOptions = {}): LlmLimitMiddleware {
   }
 
   /** Asks the core, synchronously when the store answers so, then answers or hands on. */
-  function decide(req: Request, res: Response, next: NextFunction): void {
+  function decide(
+    req: Request,
+    res: Response,
+    next: NextFunction,
+    headers: Request['headers'],
+    body: unknown,
+  ): void {
     const url = req.originalUrl
     const query = url.indexOf('?')
+    const socket = req.socket
     const request = {
       method: req.method,
       path: query < 0 ? url : url.slice(0, query),
-      headers: req.headers,
-      ip: req.ip ?? req.socket.remoteAddress,
-      body: req.body,
+      headers,
+      ip: req.ip ?? socket.remoteAddress,
+      body,
     }
-    const outcome = core.handle(request, req, req.socket.remoteAddress)
+    const outcome = core.handle(request, req, socket.remoteAddress)
     if (outcome instanceof Promise) outcome.then((ready) => proceed(ready, req, res, next), next)
     else proceed(outcome, req, res, next)
   }
