@@ -65,11 +65,12 @@ export async function runHttp(
     const costs = kinds.map(() => [] as number[])
     for (let round = 0; round < rounds; round++) {
       for (let i = 0; i < servers.length; i++) {
-        const kind = i % kinds.length
+        // Servers were started kind by kind, once per process: server i runs kind i % kinds.length.
+        const k = i % kinds.length
         const before = await servers[i].sample()
-        rates[kind].push(await load(servers[i].port, seconds))
+        rates[k].push(await load(servers[i].port, seconds))
         const after = await servers[i].sample()
-        costs[kind].push((after.cpuMicros - before.cpuMicros) / (after.requests - before.requests))
+        costs[k].push((after.cpuMicros - before.cpuMicros) / (after.requests - before.requests))
       }
     }
     return kinds.map((kind, i) => ({
