@@ -2,7 +2,7 @@
 import type { Server, ServerResponse } from 'node:http'
 import { serve } from '@hono/node-server'
 import { createLimiter, formatHeaders, memoryStore } from '@llm-limit/core'
-import { llmLimit } from '@llm-limit/express'
+import { llmLimit, shareHiddenClass } from '@llm-limit/express'
 import { llmLimit as honoLimit } from '@llm-limit/hono'
 import { llmLimit as koaLimit } from '@llm-limit/koa'
 import express from 'express'
@@ -77,6 +77,14 @@ const servers: Record<string, () => Listen> = {
   'hono-llm-limit-no-headers': () => honoApp(honoLimit({ rules, headers: noHeaders })),
   // The floor any middleware starts from: one that only passes the request on.
   'express-noop': () => expressApp((_req, _res, next) => next()),
+  // An empty middleware that takes only the Express adapter's first step, which speeds up Express
+  // itself: the floor that shows llmLimit's own cost apart from that gain.
+  'express-shared-noop': () =>
+    expressApp((req, res, next) => {
+      shareHiddenClass(req)
+      shareHiddenClass(res)
+      next()
+    }),
   'koa-noop': () => koaApp((_ctx, next) => next()),
   'hono-noop': () => honoApp(async (_c, next) => next()),
   // The floor any limiter that sends llmLimit's default headers starts from: setting them and nothing else.

@@ -10,7 +10,7 @@ import {
   trackNodeResponse,
 } from '@llm-limit/core'
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
-import { countedBefore, exposeDecision } from './request-slot.js'
+import { countedBefore, exposeDecision, shareHiddenClass } from './request-slot.js'
 
 declare global {
   namespace Express {
@@ -37,13 +37,16 @@ export function llmLimit(options: LimiterOptions = {}): LlmLimitMiddleware {
   const core = createMiddlewareCore(options)
 
   const middleware = function llmLimitMiddleware(req: Request, res: Response, next: NextFunction): void {
+    // First: from here on every property read on req and res, by llmLimit, Express and the
+    // handlers after it, can hit V8's caches (see shareHiddenClass).
+    shareHiddenClass(req)
+    shareHiddenClass(res)
     if (countedBefore(req, middleware)) {
       next()
       return
     }
     try {
-      // Express swaps every request's prototype, so each property read misses V8's caches and costs
-      // a full lookup: every one is read once, and `readable` only for a JSON body.
+      // Each property is read once, and `readable` only for a JSON body.
       const headers = req.headers
       const body = req.body
       if (body === undefined && isJsonContentType(headers['content-type']) && req.readable) {
