@@ -6,16 +6,18 @@ import { countedBefore, exposeDecision, shareHiddenClass } from './request-slot.
 /**
  * Holds two Express requests in a middleware at once and asks V8 (natives syntax, so in a process
  * of its own) whether they share a hidden class there; `share` first passes each through
- * shareHiddenClass.
+ * shareHiddenClass, `limit` mounts llmLimit before the probe.
  */
 const probe = `
-const [mode, slotUrl] = process.argv.slice(1)
+const [mode, slotUrl, limitUrl] = process.argv.slice(1)
 const { shareHiddenClass } = await import(slotUrl)
+const { llmLimit } = await import(limitUrl)
 const { default: express } = await import('express')
 const http = await import('node:http')
 const held = []
 let hold = false
 const app = express()
+if (mode === 'limit') app.use(llmLimit({ rules: [{ name: 'many', requests: 1000000, per: '1m' }] }))
 app.use((req, res, next) => {
   if (mode === 'share') { shareHiddenClass(req); shareHiddenClass(res) }
   if (!hold) return next()
@@ -47,11 +49,14 @@ const server = app.listen(0, '127.0.0.1', async () => {
 })
 `
 
-function hiddenClasses(mode: 'share' | 'leave') {
+function hiddenClasses(mode: 'share' | 'leave' | 'limit') {
   const slotUrl = new URL('./request-slot.ts', import.meta.url).href
+  const limitUrl = new URL('./llm-limit.ts', import.meta.url).href
   const output = execFileSync(
     process.execPath,
-    ['--allow-natives-syntax', '--import', 'tsx', '--input-type=module', '-e', probe, mode, slotUrl],
+    // The workspace packages' `source` export: their TypeScript, built or not.
+    ['--allow-natives-syntax', '--conditions=source', '--import', 'tsx', '--input-type=module', '-e', probe]
+      .concat([mode, slotUrl, limitUrl]),
     // From this package, whose dependencies include Express.
     { encoding: 'utf8', timeout: 20_000, cwd: fileURLToPath(new URL('..', import.meta.url)) },
   )
@@ -62,6 +67,10 @@ describe('shareHiddenClass', () => {
   it('gives every Express request and response one shared hidden class, which they lack without it', () => {
     expect(hiddenClasses('leave')).toMatchObject({ req: false, res: false })
     expect(hiddenClasses('share')).toEqual({ req: true, res: true, plainFast: true, plainShared: true })
+  })
+
+  it('is the first step llmLimit takes', () => {
+    expect(hiddenClasses('limit')).toMatchObject({ req: true, res: true })
   })
 
   it('changes no property, value or key order, and leaves frozen objects alone', () => {
