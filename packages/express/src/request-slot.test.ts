@@ -55,8 +55,18 @@ function hiddenClasses(mode: 'share' | 'leave' | 'limit') {
   const output = execFileSync(
     process.execPath,
     // The workspace packages' `source` export: their TypeScript, built or not.
-    ['--allow-natives-syntax', '--conditions=source', '--import', 'tsx', '--input-type=module', '-e', probe]
-      .concat([mode, slotUrl, limitUrl]),
+    [
+      '--allow-natives-syntax',
+      '--conditions=source',
+      '--import',
+      'tsx',
+      '--input-type=module',
+      '-e',
+      probe,
+      mode,
+      slotUrl,
+      limitUrl,
+    ],
     // From this package, whose dependencies include Express.
     { encoding: 'utf8', timeout: 20_000, cwd: fileURLToPath(new URL('..', import.meta.url)) },
   )
