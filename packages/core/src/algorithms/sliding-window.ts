@@ -36,24 +36,22 @@ export const slidingWindow: AlgorithmImpl = {
     if (cost === 0) return
     // `inspect` just found the sub-window for this same `now`.
     const current = out.window
-    entry.ring ??= newRing()
-    const ring = entry.ring
     const oldest = current - SLIDING_SLOTS
     if (entry.start !== oldest) usedSince(entry, oldest)
-    const index = 2 * slotOf(current)
-    if (ring[index] !== current) {
-      // The slot held a sub-window that has left the rolling window: reuse it.
-      if (ring[index] >= entry.start) entry.count -= ring[index + 1]
-      ring[index] = current
-      ring[index + 1] = 0
-    }
-    ring[index + 1] += cost
+    if (current === entry.tat) entry.head += cost
+    else if (current > entry.tat) {
+      // A new newest sub-window: the previous one's amount moves to the ring.
+      spillHead(entry)
+      entry.tat = current
+      entry.head = cost
+    } else addToRing(entry, current, cost)
     entry.count += cost
-    if (current > entry.tat) entry.tat = current
     out.remaining = Math.max(0, out.remaining - cost)
     out.resetAt = (entry.tat + SLIDING_SLOTS + 1) * (check.windowMs / SLIDING_SLOTS)
   },
   adjust(entry, _check, window, delta) {
+    // Refunds are rare: with the head in the ring, every amount lives in one place.
+    spillHead(entry)
     const ring = entry.ring
     if (ring === undefined) return
     const index = 2 * slotOf(window)
@@ -64,6 +62,28 @@ export const slidingWindow: AlgorithmImpl = {
     if (amount > 0 && window > entry.tat) entry.tat = window
     else if (amount === 0 && window === entry.tat) entry.tat = newestUsed(ring)
   },
+}
+
+/** Moves the head's amount into the ring slot of sub-window `tat`. */
+function spillHead(entry: Entry): void {
+  if (entry.head === 0) return
+  const head = entry.head
+  entry.head = 0
+  addToRing(entry, entry.tat, head)
+}
+
+/** Adds `amount` to sub-window `index` in the ring; `entry.count` is the caller's to update. */
+function addToRing(entry: Entry, index: number, amount: number): void {
+  entry.ring ??= newRing()
+  const ring = entry.ring
+  const at = 2 * slotOf(index)
+  if (ring[at] !== index) {
+    // The slot held a sub-window that has left the rolling window: reuse it.
+    if (ring[at] >= entry.start) entry.count -= ring[at + 1]
+    ring[at] = index
+    ring[at + 1] = 0
+  }
+  ring[at + 1] += amount
 }
 
 /** An empty ring: every slot holds sub-window -1 (none), with nothing taken. Doubles from the start, so it never changes representation. */
@@ -91,11 +111,10 @@ function slotStart(index: number, slot: number): number {
  * summed again only when the window has moved on to a new sub-window (or the clock went back).
  */
 function usedSince(entry: Entry, oldest: number): number {
-  const ring = entry.ring
-  if (ring === undefined) return 0
   if (entry.start === oldest) return entry.count
-  let used = 0
-  for (let i = 0; i < 2 * RING; i += 2) if (ring[i] >= oldest) used += ring[i + 1]
+  const ring = entry.ring
+  let used = entry.tat >= oldest ? entry.head : 0
+  if (ring !== undefined) for (let i = 0; i < 2 * RING; i += 2) if (ring[i] >= oldest) used += ring[i + 1]
   entry.start = oldest
   entry.count = used
   return used
@@ -115,6 +134,7 @@ function freedAt(entry: Entry, check: StoreCheck, oldest: number, used: number):
   for (let index = oldest; index <= oldest + SLIDING_SLOTS; index++) {
     const at = 2 * slotOf(index)
     if (ring !== undefined && ring[at] === index) left -= ring[at + 1]
+    if (index === entry.tat) left -= entry.head
     // Sub-window `index` stops counting once `index + SLIDING_SLOTS + 1` begins.
     if (left + check.cost <= check.limit + EPSILON) return index + SLIDING_SLOTS + 1
   }
