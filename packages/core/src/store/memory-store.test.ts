@@ -56,6 +56,24 @@ describe('memoryStore', () => {
     expect(result.results[0].remaining).toBe(1)
   })
 
+  it('keeps a key in use through a flood, whether its checks are reused or made afresh', () => {
+    let now = 1_700_000_000_000
+    const store = memoryStore({ maxKeys: 1000, now: () => now })
+    // One check object held across calls finds its key through the slot; fresh ones look it up by name.
+    const held = rule('held', 1e6)
+    for (let i = 0; i < 5000; i++) {
+      now += 0.01
+      store.consumeSync([rule(`flood:${i}`)], { requestId: 'f' })
+      if (i % 100 === 0) {
+        store.consumeSync([held], { requestId: 'h' })
+        store.consumeSync([rule('named', 1e6)], { requestId: 'n' })
+      }
+    }
+    // Kept: each has every charge it took (50), so 1e6 − 51 remain after this one.
+    expect(store.consumeSync([held], { requestId: 'h' }).results[0].remaining).toBe(1e6 - 51)
+    expect(store.consumeSync([rule('named', 1e6)], { requestId: 'n' }).results[0].remaining).toBe(1e6 - 51)
+  })
+
   it('charges nothing when any check denies', () => {
     const now = 1_700_000_000_000
     const store = memoryStore({ now: () => now })

@@ -69,7 +69,7 @@ const monotonicNow = (): number => ORIGIN + clock.now()
 class Group {
   readonly names: string[] = []
   readonly entries: KeyState[] = []
-  /** Used since eviction last passed it: it gets a second chance (CLOCK approximation of LRU). */
+  /** Looked up by name since eviction last passed it (a key found through a check's slot marks itself instead). */
   recent = false
   /** Until when (epoch ms) one of its keys is denied; eviction never frees it before then. */
   limitedUntil = 0
@@ -86,6 +86,17 @@ class Group {
     return entry
   }
 
+  /** Used since eviction last passed it, so it gets a second chance (CLOCK approximation of LRU); clears the marks. */
+  takeRecent(): boolean {
+    let recent = this.recent
+    this.recent = false
+    for (const entry of this.entries) {
+      if (entry.recent) recent = true
+      entry.recent = false
+    }
+    return recent
+  }
+
   /** Evicted: the checks that still hold its keys' state must look them up again. */
   drop(): void {
     for (const entry of this.entries) entry.owner = undefined
@@ -94,6 +105,9 @@ class Group {
 
 /** The state of one key, with its group; a check keeps it as its `slot` while the store holds it. */
 class KeyState extends Entry {
+  /** Used through a check's slot since eviction last passed its group; marking the key, which the check reads anyway, spares a cache miss on the group. */
+  recent = false
+
   constructor(
     readonly group: Group,
     /** The map of the store that holds the key; undefined once evicted, so a stale slot is never used. */
@@ -139,22 +153,22 @@ export class MemoryStore implements Store {
     let allowed = true
     const groups = this.groups
     let group: Group | undefined
+    let groupName = ''
     for (let i = 0; i < count; i++) {
       const check = checks[i]
       const slot = check.slot as KeyState | undefined
       let entry: KeyState
       // Only this store's live keys have this owner, whatever else a slot may hold.
       if (slot !== undefined && slot !== null && slot.owner === groups) {
-        entry = slot
         // A returning identity's checks hold their keys' state: no hashing, no search.
-        if (entry.group !== group) {
-          group = entry.group
-          group.recent = true
-        }
+        entry = slot
+        entry.recent = true
       } else {
-        // Consecutive checks of one identity reuse the group without hashing its name again.
-        if (group === undefined || check.group !== checks[i - 1].group)
-          group = this.group(check.group, true) as Group
+        // Checks of one identity reuse the group without hashing its name again.
+        if (group === undefined || check.group !== groupName) {
+          groupName = check.group
+          group = this.group(groupName, true) as Group
+        }
         entry = group.find(check.rule ?? check.key, true) as KeyState
         try {
           check.slot = entry
@@ -168,7 +182,7 @@ export class MemoryStore implements Store {
         allowed = false
         // Keep limited identities through eviction until they could be admitted again.
         const until = out.retryAfterMs < 0 ? out.resetAt : now + out.retryAfterMs
-        if (until > group.limitedUntil) group.limitedUntil = until
+        if (until > entry.group.limitedUntil) entry.group.limitedUntil = until
       }
       results[i] = out
       entries[i] = entry
@@ -240,8 +254,7 @@ export class MemoryStore implements Store {
       const [name, group] = next.value
       if (groups.get(name) !== group) continue
       groups.delete(name)
-      if (group.recent || group.limitedUntil > now) {
-        group.recent = false
+      if (group.takeRecent() || group.limitedUntil > now) {
         groups.set(name, group)
       } else group.drop()
     }
