@@ -146,16 +146,17 @@ function hasFixedAmount(rule: CompiledRule): boolean {
 }
 
 function check(rule: CompiledRule, group: string, cost: number): StoreCheck {
+  // The fields a store reads on every decision come first, so they share the object's first cache line.
   return {
-    key: rule.keyPrefix + group,
-    group,
-    rule: rule.name,
+    slot: undefined,
     algorithm: rule.algorithm,
+    cost,
     limit: rule.limit,
     burst: rule.burst,
     windowMs: rule.windowMs,
     calendar: rule.calendar,
-    cost,
-    slot: undefined,
+    group,
+    rule: rule.name,
+    key: rule.keyPrefix + group,
   }
 }
