@@ -179,3 +179,8 @@ export class LimitDecision implements Decision {
     this.settler?.settled(this, usage, cost)
   }
 }
+
+// `check()` resolves a promise with the decision, and resolving looks up `then` on it. Without this
+// non-enumerable `undefined`, that lookup searches the instance, every getter above and
+// Object.prototype before giving up: about 15 ns of each check. A decision is still no thenable.
+Object.defineProperty(LimitDecision.prototype, 'then', { value: undefined })

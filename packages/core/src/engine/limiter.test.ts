@@ -183,3 +183,16 @@ describe('configuration errors', () => {
     expect(thrown({ requests: 5, per: '1m', models: [] }).message).toMatch(/models.* is empty/)
   })
 })
+
+describe('decisions', () => {
+  it('resolve as themselves: no thenable, nothing extra to enumerate or serialise', async () => {
+    const limiter = createLimiter({ store: memoryStore(), rules: [{ requests: 2, per: '1m' }] })
+    const now = limiter.checkNow(request())
+    const awaited = await limiter.check(request())
+    expect(await Promise.resolve(now)).toBe(now)
+    expect(typeof (awaited as { then?: unknown }).then).toBe('undefined')
+    expect(Object.keys(awaited)).not.toContain('then')
+    expect(Object.keys(JSON.parse(JSON.stringify(awaited)))).not.toContain('then')
+    expect(awaited.rules[0].remaining).toBe(0)
+  })
+})
