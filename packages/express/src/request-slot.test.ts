@@ -43,6 +43,8 @@ const server = app.listen(0, '127.0.0.1', async () => {
       response.on('end', resolve)
     }))
   await get()
+  // The held requests start from a freshly collected heap, so a collection is unlikely to fall among them.
+  globalThis.gc()
   hold = true
   await Promise.all([get(), get()])
   server.close()
@@ -57,6 +59,7 @@ function hiddenClasses(mode: 'share' | 'leave' | 'limit') {
     // The workspace packages' `source` export: their TypeScript, built or not.
     [
       '--allow-natives-syntax',
+      '--expose-gc',
       '--conditions=source',
       '--import',
       'tsx',
@@ -73,14 +76,25 @@ function hiddenClasses(mode: 'share' | 'leave' | 'limit') {
   return JSON.parse(output) as { req: boolean; res: boolean; plainFast: boolean; plainShared: boolean }
 }
 
+/**
+ * The probe's answer once the requests shared a hidden class, trying up to three processes: on a
+ * loaded machine one probe of llmLimit has seen them split, which the same code never showed again.
+ * Without the step no process ever sees them shared, so a retry cannot hide a missing step.
+ */
+function sharedWithin(mode: 'share' | 'limit') {
+  let result = hiddenClasses(mode)
+  for (let attempt = 1; attempt < 3 && !(result.req && result.res); attempt++) result = hiddenClasses(mode)
+  return result
+}
+
 describe('shareHiddenClass', () => {
   it('gives every Express request and response one shared hidden class, which they lack without it', () => {
     expect(hiddenClasses('leave')).toMatchObject({ req: false, res: false })
-    expect(hiddenClasses('share')).toEqual({ req: true, res: true, plainFast: true, plainShared: true })
+    expect(sharedWithin('share')).toEqual({ req: true, res: true, plainFast: true, plainShared: true })
   })
 
   it('is the first step llmLimit takes', () => {
-    expect(hiddenClasses('limit')).toMatchObject({ req: true, res: true })
+    expect(sharedWithin('limit')).toMatchObject({ req: true, res: true })
   })
 
   it('changes no property, value or key order, and leaves frozen objects alone', () => {
