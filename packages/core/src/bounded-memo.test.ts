@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { boundedMemo } from './bounded-memo.js'
+import { BoundedCache, boundedMemo } from './bounded-memo.js'
 
 describe('boundedMemo', () => {
   it('computes each key once while it is remembered', () => {
@@ -25,5 +25,49 @@ describe('boundedMemo', () => {
     expect(computed).toBe(10_000)
     memo(0)
     expect(computed).toBe(10_001)
+  })
+})
+
+describe('BoundedCache', () => {
+  /** How often 20 rounds over `clients` keys in rotation had to build a value. */
+  function built(
+    cache: { get(key: number): number | undefined; set(key: number, value: number): void },
+    clients: number,
+  ) {
+    let count = 0
+    for (let round = 0; round < 20; round++)
+      for (let key = 0; key < clients; key++) {
+        if (cache.get(key) === undefined) {
+          count++
+          cache.set(key, key + 1)
+        }
+      }
+    return count
+  }
+
+  it('keeps a working set of up to twice its limit without building it again', () => {
+    expect(built(new BoundedCache<number, number>(100), 150)).toBe(150)
+    expect(built(new BoundedCache<number, number>(100), 199)).toBe(199)
+  })
+
+  it('negative control: a map that clears itself when full builds most keys again every round', () => {
+    const memo = new Map<number, number>()
+    const clearing = {
+      get: (key: number) => memo.get(key),
+      set: (key: number, value: number) => {
+        if (memo.size >= 100) memo.clear()
+        memo.set(key, value)
+      },
+    }
+    expect(built(clearing, 150)).toBeGreaterThan(1000)
+  })
+
+  it('holds at most twice its limit, newest keys first', () => {
+    const cache = new BoundedCache<number, number>(100)
+    for (let i = 0; i < 1000; i++) cache.set(i, i)
+    const kept = Array.from({ length: 1000 }, (_, i) => cache.get(i)).filter((value) => value !== undefined)
+    expect(kept.length).toBeLessThanOrEqual(200)
+    expect(cache.get(999)).toBe(999)
+    expect(cache.get(0)).toBeUndefined()
   })
 })

@@ -14,3 +14,38 @@ export function boundedMemo<Key, Value>(limit: number, compute: (key: Key) => Va
     return value
   }
 }
+
+/**
+ * A map of at most `2 × limit` entries in two generations. A new key that finds the young one full
+ * makes it the old one, dropping the previous old one; an old entry read again joins the young one
+ * while that has room. So a working set of up to twice `limit` keys is found without building it
+ * again, and a flood of new keys costs two generations of memory at most.
+ */
+export class BoundedCache<Key, Value> {
+  private young = new Map<Key, Value>()
+  private old = new Map<Key, Value>()
+
+  constructor(private readonly limit: number) {}
+
+  /** The value kept for `key`, or undefined. */
+  get(key: Key): Value | undefined {
+    const value = this.young.get(key)
+    return value === undefined ? this.fromOld(key) : value
+  }
+
+  /** Keeps `value` for `key` in the young generation. */
+  set(key: Key, value: Value): void {
+    if (this.young.size >= this.limit) {
+      this.old = this.young
+      this.young = new Map()
+    }
+    this.young.set(key, value)
+  }
+
+  private fromOld(key: Key): Value | undefined {
+    const value = this.old.get(key)
+    // Moving it must not start a new generation, which would drop the old keys not read again yet.
+    if (value !== undefined && this.young.size < this.limit) this.young.set(key, value)
+    return value
+  }
+}

@@ -1,3 +1,4 @@
+import { BoundedCache } from '../bounded-memo.js'
 import { UNKNOWN_IP } from '../identity/normalize-ip.js'
 import type { StoreCheck } from '../store/store.js'
 import type { Estimate, Identity, LimitRequest } from '../types.js'
@@ -6,7 +7,7 @@ import type { CompiledRule } from './compile-rule.js'
 import { groupOf, modelMatches } from './identity-key.js'
 import type { CompiledPlan } from './resolve-options.js'
 
-/** Identities whose checks one rule set keeps; a flood of new ones clears the cache rather than growing it. */
+/** Identities whose checks each of a rule set's two cache generations keeps, so a flood of new ones cannot grow it. */
 const CACHE_SIZE = 10_000
 /** Rule lists longer than this are filtered by model without caching the subsets (a bit mask per subset). */
 const MASK_BITS = 30
@@ -33,7 +34,7 @@ export class RuleSet {
   private readonly byIp: boolean
   /** Every rule takes the same amount on every request, so a cached array can be handed out as is. */
   private readonly fixed: boolean
-  private readonly cache = new Map<string, readonly StoreCheck[]>()
+  private readonly cache = new BoundedCache<string, readonly StoreCheck[]>(CACHE_SIZE)
   private readonly plans = new Map<CompiledPlan, RuleSet>()
   private readonly subsets = new Map<number, RuleSet>()
 
@@ -112,7 +113,6 @@ export class RuleSet {
     let cached = this.cache.get(key)
     if (cached === undefined) {
       cached = this.build(groups ?? [this.byIp ? groupOf(rules[0], identity, request, model) : key])
-      if (this.cache.size >= CACHE_SIZE) this.cache.clear()
       this.cache.set(key, cached)
     }
     return this.fixed ? cached : this.priced(cached, estimate)
