@@ -94,3 +94,25 @@ describe('sliding-window reset time', () => {
     ).toThrow(/Property failed/)
   })
 })
+
+describe('sliding-window when the clock goes back', () => {
+  it('counts a charge in an older sub-window than the newest, and frees it with that sub-window', () => {
+    const entry = new Entry()
+    const three = { ...check, limit: 3, burst: 3 }
+    const take = (now: number) => {
+      const out: StoreCheckResult = { allowed: false, remaining: 0, resetAt: 0, retryAfterMs: 0, window: 0 }
+      slidingWindow.inspect(entry, three, now, out)
+      if (out.allowed) slidingWindow.charge(entry, three, now, out, '')
+      return out.allowed
+    }
+    // `start` begins sub-window k, so `start + 150` lies in k + 1 and `start + 50` in k.
+    const start = 1_700_000_000_000
+    expect(take(start + 150)).toBe(true)
+    expect(take(start + 50)).toBe(true)
+    expect(take(start + 150)).toBe(true)
+    expect(take(start + 150)).toBe(false)
+    // Sub-window k leaves the window when k + 11 begins; the two charges in k + 1 still count.
+    expect(take(start + 1100)).toBe(true)
+    expect(take(start + 1100)).toBe(false)
+  })
+})
