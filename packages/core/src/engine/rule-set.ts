@@ -146,7 +146,8 @@ function hasFixedAmount(rule: CompiledRule): boolean {
 }
 
 function check(rule: CompiledRule, group: string, cost: number): StoreCheck {
-  // The fields a store reads on every decision come first, so they share the object's first cache line.
+  // The fields a store reads on every decision come first, next to the object's header, so they
+  // span as few cache lines as they can.
   return {
     slot: undefined,
     algorithm: rule.algorithm,
