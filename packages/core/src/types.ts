@@ -60,7 +60,7 @@ export interface Rule {
   concurrent?: number
   /** Window length or calendar period. @default '1m' */
   per?: Duration
-  /** Counting algorithm. @default 'token-bucket' for windows up to 1h, 'sliding-window' above, 'fixed-window' for calendar periods */
+  /** Counting algorithm. @default 'token-bucket' for request rules up to 1h, 'sliding-window' for every other rolling rule (tokens and dollars included), 'fixed-window' for calendar periods */
   algorithm?: Algorithm
   /** Token bucket only: how much may be taken at once. @default the limit */
   burst?: number

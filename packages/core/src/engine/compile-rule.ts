@@ -1,4 +1,4 @@
-import { parseWindow } from '../duration.js'
+import { parseWindow, type Window } from '../duration.js'
 import { configError, shown } from '../errors.js'
 import type { StoreAlgorithm } from '../store/store.js'
 import type { Algorithm, By, Measure, Rule } from '../types.js'
@@ -94,9 +94,7 @@ export function compileRule(rule: Rule, option: string, leaseTtlMs: number): Com
     }
   }
   const window = parseWindow(rule.per ?? '1m', `${option}.per`)
-  const algorithm =
-    rule.algorithm ??
-    (window.kind === 'calendar' ? 'fixed-window' : window.ms <= HOUR_MS ? 'token-bucket' : 'sliding-window')
+  const algorithm = rule.algorithm ?? defaultAlgorithm(measure, window)
   if (!ALGORITHMS.includes(algorithm)) {
     configError(
       `Expected \`${option}.algorithm\` to be one of ${ALGORITHMS.join(', ')}, got ${shown(algorithm)}.`,
@@ -124,6 +122,18 @@ export function compileRule(rule: Rule, option: string, leaseTtlMs: number): Com
     calendar: window.kind === 'calendar' ? window.period : undefined,
     keyPrefix: `${name}:`,
   }
+}
+
+/**
+ * The algorithm a rule counts with when it names none. Budgets (tokens and dollars) are read as
+ * windows ("$10 per hour": never more in any hour), so they get the sliding window, which never
+ * admits more than the limit in any span of `per`; a token bucket would admit its burst on top of
+ * what refilled (about 2× the limit within one period). Request rules keep the token bucket up to an
+ * hour: it is the cheapest check, and smoothing is what a request rate is for.
+ */
+function defaultAlgorithm(measure: Measure, window: Window): Algorithm {
+  if (window.kind === 'calendar') return 'fixed-window'
+  return measure === 'requests' && window.ms <= HOUR_MS ? 'token-bucket' : 'sliding-window'
 }
 
 function toUnits(value: unknown, scale: number, option: string): number {
