@@ -56,8 +56,8 @@ export class Admission {
   }
 
   private conclude(attempt: Attempt, store: Store, result: ConsumeResult): Decision | Promise<Decision> {
-    const verdict = verdictOf(attempt.applied.rules, attempt.checks, result, this.leaseMs)
     const settler = this.config.settler
+    const verdict = verdictOf(attempt.applied.rules, attempt.checks, result, this.leaseMs, attempt, settler)
     if (!verdict.allowed) return this.finish(attempt, new LimitDecision(attempt, verdict, settler))
     // Admitted by every rule: nothing to downgrade, so the decision is final.
     const decision = new LimitDecision(attempt, verdict, settler, store, result)

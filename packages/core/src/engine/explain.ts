@@ -1,4 +1,5 @@
 import type { Reason } from '../types.js'
+import type { Fit } from './affordable.js'
 import type { CompiledRule } from './compile-rule.js'
 
 /** The reason a denial by a rule of this measure reports. */
@@ -43,19 +44,29 @@ export function formatMs(ms: number): string {
   return `${Number((ms / 1000).toFixed(3))}s`
 }
 
-/** The message of a denial by `rule`: names the rule, what was asked and when to come back. */
+/**
+ * The message of a denial by `rule`: names the rule, what was asked and when to come back, and, for
+ * a denial by output budgets (`fit`), the output cap that fits now or that none does.
+ */
 export function denialMessage(
   rule: CompiledRule,
   cost: number,
   remaining: number,
   retryAfterMs: number,
+  fit?: Fit,
 ): string {
   const limit = `${formatAmount(rule, rule.limit)} ${describeWindow(rule)}`
+  const smaller =
+    fit === undefined
+      ? ''
+      : fit.maxTokens > 0
+        ? ` A retry with ${fit.param} at most ${fit.maxTokens} fits now.`
+        : ` Not even ${fit.param} 1 fits now.`
   if (retryAfterMs < 0) {
-    return `Request too large for rule '${rule.name}': it needs ${formatAmount(rule, cost)} but the rule allows at most ${limit}${rule.burst !== rule.limit ? ` (burst ${formatAmount(rule, rule.burst)})` : ''}. Reduce the prompt or max_tokens; retrying will not help.`
+    return `Request too large for rule '${rule.name}': it needs ${formatAmount(rule, cost)} but the rule allows at most ${limit}${rule.burst !== rule.limit ? ` (burst ${formatAmount(rule, rule.burst)})` : ''}. Reduce the prompt or max_tokens; the same request will never fit.${smaller}`
   }
   if (rule.calendar) {
-    return `${rule.measure === 'costUsd' ? 'Budget' : 'Quota'} of rule '${rule.name}' is spent: limit ${limit}, ${formatAmount(rule, remaining)} left, ${formatAmount(rule, cost)} requested. It resets in ${formatMs(retryAfterMs)}.`
+    return `${rule.measure === 'costUsd' ? 'Budget' : 'Quota'} of rule '${rule.name}' is spent: limit ${limit}, ${formatAmount(rule, remaining)} left, ${formatAmount(rule, cost)} requested. It resets in ${formatMs(retryAfterMs)}.${smaller}`
   }
-  return `Rate limit reached for rule '${rule.name}': limit ${limit}, ${formatAmount(rule, remaining)} left, ${formatAmount(rule, cost)} requested. Retry in ${formatMs(Math.ceil(retryAfterMs))}.`
+  return `Rate limit reached for rule '${rule.name}': limit ${limit}, ${formatAmount(rule, remaining)} left, ${formatAmount(rule, cost)} requested. Retry in ${formatMs(Math.ceil(retryAfterMs))}.${smaller}`
 }

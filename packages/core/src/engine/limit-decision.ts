@@ -68,6 +68,11 @@ export class LimitDecision implements Decision {
     return this.verdict.message
   }
 
+  get affordableMaxTokens(): number | undefined {
+    const fit = this.verdict.fit
+    return fit !== undefined && fit.maxTokens > 0 ? fit.maxTokens : undefined
+  }
+
   get estimate(): Estimate {
     return this.context.estimate
   }
@@ -135,8 +140,18 @@ export class LimitDecision implements Decision {
   toJSON(): Omit<Decision, 'commit' | 'release'> {
     const { allowed, reason, rule, status, message, retryAfterMs, retryable, rules, estimate, identity } =
       this
-    const { plan, priority, wouldDeny, model, downgradedFrom, llm, settled } = this
-    const verdict = { allowed, reason, rule, status, message, retryAfterMs, retryable, rules }
+    const { plan, priority, wouldDeny, model, downgradedFrom, llm, settled, affordableMaxTokens } = this
+    const verdict = {
+      allowed,
+      reason,
+      rule,
+      status,
+      message,
+      retryAfterMs,
+      retryable,
+      affordableMaxTokens,
+      rules,
+    }
     return { ...verdict, estimate, identity, plan, priority, wouldDeny, model, downgradedFrom, llm, settled }
   }
 

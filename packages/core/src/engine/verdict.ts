@@ -1,5 +1,6 @@
 import type { ConsumeResult, StoreCheck } from '../store/store.js'
 import type { Reason, RuleState } from '../types.js'
+import { affordableOutput, type Fit, type Pricing, type Sized } from './affordable.js'
 import type { CompiledRule } from './compile-rule.js'
 import { denialMessage, reasonOf } from './explain.js'
 
@@ -14,6 +15,8 @@ export interface Verdict {
   /** The rule states, or undefined when the decision derives them from the store's result on first read. */
   readonly rules: readonly RuleState[] | undefined
   readonly rule: string | undefined
+  /** For a denial by output budgets: the output cap that fits now (0 when none does); otherwise undefined. */
+  readonly fit: Fit | undefined
 }
 
 const NO_RULES: readonly RuleState[] = Object.freeze([])
@@ -28,6 +31,7 @@ const ADMITTED: Verdict = Object.freeze({
   retryable: true,
   rules: undefined,
   rule: undefined,
+  fit: undefined,
 })
 
 /** The verdict of a request no rule looked at (skipped, or let through when the store failed). */
@@ -46,6 +50,7 @@ export const STORE_UNAVAILABLE: Verdict = Object.freeze({
   retryable: true,
   rules: NO_RULES,
   rule: undefined,
+  fit: undefined,
 })
 
 /** A refusal before any rule is counted (bad credentials, model not on the plan, invalid body); retrying cannot help. */
@@ -59,6 +64,7 @@ export function refusal(reason: Reason, status: number, message: string): Verdic
     retryable: false,
     rules: NO_RULES,
     rule: undefined,
+    fit: undefined,
   }
 }
 
@@ -84,13 +90,16 @@ export function ruleStates(rules: readonly CompiledRule[], result: ConsumeResult
 /**
  * Reads a store's answer: ADMITTED when every rule admitted, otherwise a denial by the rule with the
  * longest wait (all must admit), or outright by a rule the request can never fit.
- * `leaseMs` caps concurrency waits, since a lease is usually returned long before it expires.
+ * `leaseMs` caps concurrency waits, since a lease is usually returned long before it expires;
+ * `sized` and `pricing` let a denial by output budgets say which smaller output cap fits now.
  */
 export function verdictOf(
   rules: readonly CompiledRule[],
   checks: readonly StoreCheck[],
   result: ConsumeResult,
   leaseMs: number,
+  sized?: Sized,
+  pricing?: Pricing,
 ): Verdict {
   if (result.allowed) return ADMITTED
   const results = result.results
@@ -110,7 +119,7 @@ export function verdictOf(
     }
   }
   if (deniedIndex < 0) return ADMITTED
-  return new StoreDenial(rules, checks, result, deniedIndex, retryAfterMs, retryable)
+  return new StoreDenial(rules, checks, result, deniedIndex, retryAfterMs, retryable, sized, pricing)
 }
 
 /**
@@ -125,6 +134,8 @@ class StoreDenial implements Verdict {
   readonly rule: string
   private text: string | undefined
   private states: RuleState[] | undefined
+  /** The fit, once computed; null when there is none to offer. */
+  private offered: Fit | null | undefined = undefined
 
   constructor(
     private readonly compiled: readonly CompiledRule[],
@@ -133,6 +144,8 @@ class StoreDenial implements Verdict {
     private readonly deniedIndex: number,
     private readonly wait: number,
     readonly retryable: boolean,
+    private readonly sized: Sized | undefined,
+    private readonly pricing: Pricing | undefined,
   ) {
     const denied = compiled[deniedIndex]
     const tooLarge = wait < 0
@@ -149,8 +162,20 @@ class StoreDenial implements Verdict {
       this.checks[deniedIndex].cost,
       this.result.results[deniedIndex].remaining,
       this.wait,
+      this.fit,
     )
     return this.text
+  }
+
+  get fit(): Fit | undefined {
+    if (this.offered === undefined) {
+      const { sized, pricing } = this
+      this.offered =
+        sized && pricing
+          ? (affordableOutput(this.compiled, this.result.results, sized, pricing) ?? null)
+          : null
+    }
+    return this.offered ?? undefined
   }
 
   get rules(): readonly RuleState[] {

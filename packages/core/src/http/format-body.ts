@@ -1,3 +1,4 @@
+import { outputParam } from '../engine/affordable.js'
 import type { Decision } from '../engine/decision.js'
 import type { Reason } from '../types.js'
 
@@ -47,12 +48,16 @@ export function formatBody(decision: Decision, format: ErrorFormat = 'openai'): 
   if (typeof format === 'function') return format(decision)
   const { status, message, reason } = decision
   const code = CODES[reason]
+  // A denial by output budgets names the output cap that fits now, so a client can retry smaller.
+  const affordable = decision.affordableMaxTokens
+  const param = affordable !== undefined && decision.llm ? outputParam(decision.llm) : null
+  const fits = param === null ? undefined : affordable
   if (format === 'anthropic') {
     const type = ANTHROPIC_TYPES[status] ?? 'api_error'
     return {
       status,
       contentType: 'application/json',
-      body: JSON.stringify({ type: 'error', error: { type, message } }),
+      body: JSON.stringify({ type: 'error', error: { type, message, affordable_max_tokens: fits } }),
     }
   }
   if (format === 'problem') {
@@ -64,6 +69,8 @@ export function formatBody(decision: Decision, format: ErrorFormat = 'openai'): 
       code,
       rule: decision.rule ?? null,
       retryAfterMs: decision.retryAfterMs > 0 ? decision.retryAfterMs : null,
+      param: param ?? undefined,
+      affordableMaxTokens: fits,
     }
     return { status, contentType: 'application/problem+json', body: JSON.stringify(problem) }
   }
@@ -71,7 +78,7 @@ export function formatBody(decision: Decision, format: ErrorFormat = 'openai'): 
   return {
     status,
     contentType: 'application/json',
-    body: JSON.stringify({ error: { message, type, param: null, code } }),
+    body: JSON.stringify({ error: { message, type, param, code, affordable_max_tokens: fits } }),
   }
 }
 
