@@ -33,10 +33,11 @@ export function outputParam(llm: LlmRequest): string {
 }
 
 /**
- * The largest output cap (per choice, so `n` choices fit) with which the same request fits every rule
- * that denied it, read from the store's answer. Undefined when a rule that denied does not count
- * output (requests, input tokens, leases), so a smaller `max_tokens` cannot help, or when the request
- * is no LLM call that takes an output cap.
+ * The largest output cap (per choice, so `n` choices fit) with which the same request fits every rule,
+ * read from the store's answer to a denied request (nothing charged, so each rule's remaining is as
+ * it was). Rules that admitted count too: a store that is not atomic may not have weighed them all.
+ * Undefined when a rule that denied does not count output (requests, input tokens, leases), so a
+ * smaller `max_tokens` cannot help, or when the request is no LLM call that takes an output cap.
  */
 export function affordableOutput(
   rules: readonly CompiledRule[],
@@ -50,11 +51,12 @@ export function affordableOutput(
   let denied = false
   for (let i = 0; i < rules.length; i++) {
     const out = results[i]
-    if (out.allowed) continue
-    denied = true
     const fits = fitting(rules[i], out.remaining, llm, sized.estimate, pricing)
-    if (fits === undefined) return undefined
-    most = Math.min(most, fits)
+    if (!out.allowed) {
+      if (fits === undefined) return undefined
+      denied = true
+    }
+    if (fits !== undefined) most = Math.min(most, fits)
   }
   return denied ? { param: outputParam(llm), maxTokens: Math.max(0, most) } : undefined
 }
