@@ -1,4 +1,5 @@
 import type { Usage } from '../types.js'
+import { geminiChunk } from './gemini.js'
 import { usageFromJson, usageFromObject } from './usage.js'
 
 /** Watches a response body go by and finds the provider's usage in it. */
@@ -183,6 +184,13 @@ class SseSniffer implements UsageSniffer {
         if (usage) this.final = usage
         return
       }
+    }
+    // Gemini: every GenerateContentResponse chunk carries the usage so far; the last one is final.
+    const gemini = event.candidates || event.usageMetadata ? geminiChunk(event) : undefined
+    if (gemini) {
+      this.final = gemini.usage ?? this.final
+      this.append(gemini.text)
+      return
     }
     const usage = usageFromObject(event.usage)
     if (usage) this.final = usage
