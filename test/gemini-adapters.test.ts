@@ -96,7 +96,7 @@ const APPS: Record<string, (options: LimiterOptions, estimates: Estimate[]) => A
     const app = new Koa()
     app.use(koaLimit(options))
     app.use((ctx) => {
-      if (answer(ctx.path, ctx.state.llmLimit, estimates).sse) {
+      if (answer(ctx.path, ctx.state.llmLimit as Decision, estimates).sse) {
         ctx.type = 'text/event-stream'
         ctx.body = Readable.from(SSE_ANSWER)
       } else ctx.body = JSON_ANSWER
