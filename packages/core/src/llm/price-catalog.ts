@@ -103,7 +103,8 @@ export function catalogPrice(
   model: string,
   now: Date = new Date(),
 ): Price | undefined {
-  const found = findModel(source, model) ?? findModel(source, dashedDate(model))
+  const dashed = dashedDate(model)
+  const found = findModel(source, model) ?? (dashed === model ? undefined : findModel(source, dashed))
   return found === undefined ? undefined : priceOf(found, now)
 }
 
@@ -124,26 +125,72 @@ function findModel(source: CatalogSource, model: string): CatalogModel | undefin
 }
 
 function inProvider(provider: CatalogProvider, model: string): CatalogModel | undefined {
-  return provider.models.find((entry) => entry.match !== undefined && matches(entry.match, model))
+  const lower = model.toLowerCase()
+  for (const entry of provider.models)
+    if (entry.match !== undefined && predicate(entry.match)(lower, model)) return entry
+  return undefined
+}
+
+/** A compiled match rule: the lower-cased name for the string rules, the name as given for regexes. */
+type Predicate = (lower: string, model: string) => boolean
+/** Rules compiled once per rule object, so a lookup builds no RegExp and lower-cases no catalog string. */
+const compiled = new WeakMap<CatalogMatch, Predicate>()
+
+function predicate(rule: CatalogMatch): Predicate {
+  let found = compiled.get(rule)
+  if (found === undefined) {
+    found = compile(rule)
+    compiled.set(rule, found)
+  }
+  return found
+}
+
+function compile(rule: CatalogMatch): Predicate {
+  if ('or' in rule) {
+    const inner = rule.or.map(predicate)
+    return (lower, model) => {
+      for (const test of inner) if (test(lower, model)) return true
+      return false
+    }
+  }
+  if ('and' in rule) {
+    const inner = rule.and.map(predicate)
+    return (lower, model) => {
+      for (const test of inner) if (!test(lower, model)) return false
+      return true
+    }
+  }
+  if ('equals' in rule) {
+    const value = rule.equals.toLowerCase()
+    return (lower) => lower === value
+  }
+  if ('starts_with' in rule) {
+    const value = rule.starts_with.toLowerCase()
+    return (lower) => lower.startsWith(value)
+  }
+  if ('ends_with' in rule) {
+    const value = rule.ends_with.toLowerCase()
+    return (lower) => lower.endsWith(value)
+  }
+  if ('contains' in rule) {
+    const value = rule.contains.toLowerCase()
+    return (lower) => lower.includes(value)
+  }
+  if ('regex' in rule) {
+    try {
+      const pattern = new RegExp(rule.regex)
+      return (_lower, model) => pattern.test(model)
+    } catch {
+      // A bad regex in a hand-edited catalog matches nothing rather than failing every lookup.
+      return () => false
+    }
+  }
+  return () => false
 }
 
 /** Evaluates a catalog match rule; case-insensitive like genai-prices, a bad regex matches nothing. */
 export function matches(rule: CatalogMatch, model: string): boolean {
-  if ('or' in rule) return rule.or.some((inner) => matches(inner, model))
-  if ('and' in rule) return rule.and.every((inner) => matches(inner, model))
-  const name = model.toLowerCase()
-  if ('equals' in rule) return name === rule.equals.toLowerCase()
-  if ('starts_with' in rule) return name.startsWith(rule.starts_with.toLowerCase())
-  if ('ends_with' in rule) return name.endsWith(rule.ends_with.toLowerCase())
-  if ('contains' in rule) return name.includes(rule.contains.toLowerCase())
-  if ('regex' in rule) {
-    try {
-      return new RegExp(rule.regex).test(model)
-    } catch {
-      return false
-    }
-  }
-  return false
+  return predicate(rule)(model.toLowerCase(), model)
 }
 
 const DATED = /-(20\d{2})(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])(?=-|:|$)/g
