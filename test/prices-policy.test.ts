@@ -6,7 +6,9 @@ import {
   isLlmLimitError,
   type LimitRequest,
 } from '@llm-limit/core'
+import { findProvider } from '@pydantic/genai-prices'
 import { afterEach, describe, expect, it, vi } from 'vitest'
+import { FIXTURES } from './prices-fixtures.js'
 
 const chat = (model: string): LimitRequest => ({
   method: 'POST',
@@ -170,5 +172,33 @@ describe('a model added to the catalog by an update is priced without a code cha
     const estimator = createEstimator()
     expect(estimator.cost('openai/gpt-4o', usage)).toBe(estimator.cost('gpt-4o', usage))
     expect(estimator.cost('google/gemini-2.5-pro', usage)).toBe(estimator.cost('gemini-2.5-pro', usage))
+  })
+})
+
+describe('a catalog trimmed to the families you serve (docs/prices.md, Size)', () => {
+  it('prices every fixture as the bundled catalog does', () => {
+    const trimmed = ['openai', 'anthropic', 'google'].map((id) => {
+      const provider = findProvider({ providerId: id }) as unknown as CatalogProvider
+      return {
+        id,
+        model_match: provider.model_match,
+        models: provider.models.map(({ id, match, prices }) => ({ id, match, prices })),
+      }
+    })
+    // Through JSON, as the file written at build time would be read.
+    const catalog = JSON.parse(JSON.stringify(trimmed)) as CatalogProvider[]
+    expect(JSON.stringify(catalog).length).toBeLessThan(60_000)
+    const bundled = createEstimator()
+    const small = createEstimator({ pricing: { catalog } })
+    for (const fixture of FIXTURES) {
+      const model = fixture.model
+      const usage = {
+        inputTokens: 300_000,
+        cachedInputTokens: 1000,
+        cacheWriteTokens: 2000,
+        outputTokens: 5000,
+      }
+      expect(small.cost(model, usage), model).toBe(bundled.cost(model, usage))
+    }
   })
 })
