@@ -201,3 +201,25 @@ describe("errors in Google's shape", () => {
     expect(parsed.error.details[0].retryDelay).toMatch(/^\d+(\.\d+)?s$/)
   })
 })
+
+describe('downgrades', () => {
+  it('a Gemini call is not downgraded: its model is in the path, which rewriting the body cannot change', async () => {
+    const limiter = createLimiter({
+      rules: [{ name: 'dollars', by: 'global', costUsd: 0.03, per: 'day' }],
+      downgrade: { 'gemini-2.5-pro': 'gemini-2.5-flash' },
+    })
+    const request = (maxOutputTokens: number) => ({
+      method: 'POST',
+      path: '/v1beta/models/gemini-2.5-pro:generateContent',
+      headers: {},
+      ip: '127.0.0.1',
+      body: body({ generationConfig: { maxOutputTokens } }),
+    })
+    // $0.01 spent; 2048 more output tokens fit at flash's $2.50 per 1M ($0.005), not at pro's $10 ($0.02).
+    expect((await limiter.check(request(1000))).allowed).toBe(true)
+    const decision = await limiter.check(request(2048))
+    expect(decision.allowed).toBe(false)
+    expect(decision.reason).toBe('cost')
+    expect(decision.model).toBe('gemini-2.5-pro')
+  })
+})
