@@ -93,6 +93,8 @@ class SseSniffer implements UsageSniffer {
   private final: Usage | undefined
   private input: number | undefined
   private anthropicOutput: number | undefined
+  /** Anthropic's message_start usage: its cache reads and 5m / 1h writes are billed at their own prices. */
+  private anthropicStart: Usage | undefined
   private output = ''
   private outputTokens = 0
 
@@ -116,7 +118,7 @@ class SseSniffer implements UsageSniffer {
     if (this.data.length > 0) this.dispatch()
     if (this.final) return this.final
     if (this.input !== undefined && this.anthropicOutput !== undefined)
-      return { inputTokens: this.input, outputTokens: this.anthropicOutput }
+      return { ...this.anthropicStart, inputTokens: this.input, outputTokens: this.anthropicOutput }
     return undefined
   }
 
@@ -161,6 +163,7 @@ class SseSniffer implements UsageSniffer {
         if (usage) {
           this.input = usage.inputTokens
           this.anthropicOutput = usage.outputTokens
+          this.anthropicStart = usage
         }
         return
       }
