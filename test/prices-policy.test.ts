@@ -172,6 +172,9 @@ describe('a model added to the catalog by an update is priced without a code cha
     const estimator = createEstimator()
     expect(estimator.cost('openai/gpt-4o', usage)).toBe(estimator.cost('gpt-4o', usage))
     expect(estimator.cost('google/gemini-2.5-pro', usage)).toBe(estimator.cost('gemini-2.5-pro', usage))
+    expect(estimator.cost('models/gemini-2.5-pro', usage)).toBe(estimator.cost('gemini-2.5-pro', usage))
+    expect(estimator.cost('vertex_ai/claude-opus-4-1', usage)).toBe(estimator.cost('claude-opus-4-1', usage))
+    expect(estimator.cost('gemini-2.5-pro', usage)).not.toBe(estimator.cost('mystery/model', usage))
   })
 })
 

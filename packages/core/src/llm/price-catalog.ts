@@ -96,7 +96,8 @@ export function catalogSource(catalog: PricingOptions['catalog']): CatalogSource
 /**
  * The catalog's price of `model`, or undefined: `provider/model` names are looked up at that
  * provider; bare names at OpenAI, Anthropic and Google, then at the provider whose names match;
- * a dated name (`-20250929`) is retried in the catalog's dashed form (`-2025-09-29`).
+ * a name with an unknown prefix (`models/…`) by its last part; a dated name (`-20250929`) is
+ * retried in the catalog's dashed form (`-2025-09-29`).
  */
 export function catalogPrice(
   source: CatalogSource,
@@ -121,7 +122,12 @@ function findModel(source: CatalogSource, model: string): CatalogModel | undefin
     if (found) return found
   }
   const provider = source.byModel(model)
-  return provider && inProvider(provider, model)
+  const found = provider && inProvider(provider, model)
+  // `models/gemini-2.5-pro`, `vertex_ai/claude-…`: a path or an unknown prefix; the last part names the model.
+  const last = model.lastIndexOf('/')
+  return (
+    found ?? (last >= 0 && last < model.length - 1 ? findModel(source, model.slice(last + 1)) : undefined)
+  )
 }
 
 function inProvider(provider: CatalogProvider, model: string): CatalogModel | undefined {
