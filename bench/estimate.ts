@@ -111,3 +111,111 @@ export async function runEstimateBench(): Promise<EstimateResult> {
     adversarial,
   }
 }
+
+/** Figures of the priced-decision bench: the same decision on the code before the catalog and now. */
+export interface PricedDecisionResult {
+  /** The commit measured as "before". */
+  baseline: string
+  beforeMedianUs: number
+  afterMedianUs: number
+  /** Median over rounds of after ÷ before (CPU time); the goal is ≤ 1.05. */
+  ratio: number
+}
+
+type CoreModule = typeof import('@llm-limit/core')
+
+/**
+ * One decision on a priced model (gpt-4o chat, three messages, estimate cached after warm-up):
+ * `checkNow` plus `commit` of the provider's usage object, on a memory store with a token and a
+ * dollar rule. The code before the catalog is taken from git (`PRICE_BASELINE`, default the
+ * merge-base with main) into packages/core/node_modules, so both run from source under tsx, in
+ * interleaved rounds of one process, and machine noise hits both alike.
+ */
+export async function runPricedDecisionBench(rounds = 31, perRound = 2000): Promise<PricedDecisionResult> {
+  const { execFileSync } = await import('node:child_process')
+  const { mkdirSync, rmSync } = await import('node:fs')
+  const { fileURLToPath, pathToFileURL } = await import('node:url')
+  const root = fileURLToPath(new URL('..', import.meta.url))
+  const git = (...args: string[]) => execFileSync('git', args, { cwd: root, encoding: 'utf8' }).trim()
+  const baseline = process.env.PRICE_BASELINE ?? git('merge-base', 'HEAD', 'main')
+  const dir = `${root}packages/core/node_modules/.bench-baseline`
+  rmSync(dir, { recursive: true, force: true })
+  mkdirSync(dir, { recursive: true })
+  execFileSync(
+    'sh',
+    ['-c', `git archive ${baseline} packages/core/src packages/core/package.json | tar -x -C ${dir}`],
+    { cwd: root },
+  )
+  try {
+    const before: CoreModule = await import(pathToFileURL(`${dir}/packages/core/src/index.ts`).href)
+    const after: CoreModule = await import(pathToFileURL(`${root}packages/core/src/index.ts`).href)
+    const decide = (core: CoreModule) => {
+      const limiter = core.createLimiter({
+        rules: [
+          { name: 'tpm', by: 'ip', tokens: 1e12, per: '1m' },
+          { name: 'dollars', by: 'ip', costUsd: 1e8, per: 'day' },
+        ],
+      })
+      const response = {
+        model: 'gpt-4o-2024-08-06',
+        usage: { prompt_tokens: 60, completion_tokens: 40, prompt_tokens_details: { cached_tokens: 0 } },
+      }
+      const messages = [
+        { role: 'system', content: 'You are a terse assistant.' },
+        { role: 'user', content: SENTENCES[0] },
+        { role: 'assistant', content: SENTENCES[1] },
+      ]
+      const estimates: number[] = []
+      const run = (i: number): Promise<void> => {
+        const decision = limiter.checkNow({
+          method: 'POST',
+          path: '/v1/chat/completions',
+          headers: {},
+          ip: `10.0.0.${i & 63}`,
+          body: { model: 'gpt-4o', messages, max_tokens: 256 },
+        }) as import('@llm-limit/core').Decision
+        if (i === -1) estimates.push(decision.estimate.costMicroUsd)
+        return decision.commit(core.usageFromJson(response))
+      }
+      return Object.assign(run, { estimates })
+    }
+    const contenders = [decide(before), decide(after)]
+    // Both must do the same work: the same estimate for the same request.
+    await contenders[0](-1)
+    await contenders[1](-1)
+    if (contenders[0].estimates[0] !== contenders[1].estimates[0])
+      throw new Error(
+        `The estimates differ: ${contenders[0].estimates[0]} before, ${contenders[1].estimates[0]} after.`,
+      )
+    // CPU time of this process, not wall time: on a shared machine, waiting for a core is not cost.
+    const time = async (run: (i: number) => Promise<void>) => {
+      const started = process.cpuUsage()
+      for (let i = 0; i < perRound; i++) await run(i)
+      const used = process.cpuUsage(started)
+      return (used.user + used.system) / perRound
+    }
+    for (const run of contenders) await time(run)
+    const times: [number[], number[]] = [[], []]
+    for (let round = 0; round < rounds; round++) {
+      // Alternate which goes first, so neither always runs on a warmer or a busier machine.
+      const order = round % 2 ? [1, 0] : [0, 1]
+      for (const which of order) times[which].push(await time(contenders[which]))
+    }
+    // Each round's pair ran back to back: the median of the paired ratios shrugs off a noisy round.
+    const ratio = median(times[1].map((after, round) => after / times[0][round]))
+    return { baseline, beforeMedianUs: median(times[0]), afterMedianUs: median(times[1]), ratio }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+if (
+  process.argv[1] &&
+  import.meta.url.endsWith(process.argv[1].split('/').pop() ?? '') &&
+  process.argv[2] === 'prices'
+) {
+  const result = await runPricedDecisionBench()
+  console.log(
+    `priced decision (gpt-4o, checkNow + commit), median per decision: before (${result.baseline.slice(0, 7)}) ${result.beforeMedianUs.toFixed(2)} µs, after ${result.afterMedianUs.toFixed(2)} µs, ratio ${result.ratio.toFixed(3)} (goal ≤ 1.05)`,
+  )
+}

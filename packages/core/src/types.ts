@@ -78,8 +78,12 @@ export interface Usage {
   outputTokens: number
   /** Prompt tokens served from the provider's cache (billed at the cached price). */
   cachedInputTokens?: number
-  /** Of `inputTokens`, those written to the provider's cache (Anthropic); billed at the input price. */
+  /** Of `inputTokens`, those written to the provider's cache (billed at the cache-write price). */
   cacheWriteTokens?: number
+  /** Of `cacheWriteTokens`, those written to Anthropic's 1-hour cache (billed at the 1-hour price). */
+  cacheWrite1hTokens?: number
+  /** Of `outputTokens`, those spent reasoning / thinking (billed at the reasoning price, usually output's). */
+  reasoningTokens?: number
   /** Cost in integer micro-USD; computed from the price table when absent. */
   costMicroUsd?: number
   /** The model that served the call, when it differs from the requested one. */

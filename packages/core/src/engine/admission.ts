@@ -73,7 +73,9 @@ export class Admission {
       const cheaper =
         model !== undefined && attempt.downgradedFrom === undefined ? downgrade?.[model] : undefined
       const llm = attempt.llm
-      if (cheaper && llm && (decision.reason === 'tokens' || decision.reason === 'cost')) {
+      // Gemini names its model in the path, which a downgrade of the body cannot change.
+      const rewritable = llm !== undefined && llm.api !== 'gemini-generate-content'
+      if (cheaper && llm && rewritable && (decision.reason === 'tokens' || decision.reason === 'cost')) {
         return this.downgrade(attempt, llm, cheaper, decision)
       }
     }

@@ -1,4 +1,4 @@
-import { type Estimator, type LlmRequest, parseLlmRequest } from '../llm/index.js'
+import { type Estimator, type LlmRequest, parseLlmRequest, UnpricedModelError } from '../llm/index.js'
 import type { Estimate, Identity, LimitRequest } from '../types.js'
 import { Attempt } from './attempt.js'
 import { modelMatches } from './identity-key.js'
@@ -51,8 +51,11 @@ export class AttemptResolver {
     }
     attempt.llm = llm
     const estimate = estimateOf(config.estimator, llm)
-    if (estimate === undefined) {
-      attempt.refusal = refusal('invalid_request', 400, TOO_DEEP)
+    if (estimate === undefined || estimate instanceof UnpricedModelError) {
+      attempt.refusal =
+        estimate === undefined
+          ? refusal('invalid_request', 400, TOO_DEEP)
+          : refusal('model_not_allowed', 403, estimate.message)
       return attempt
     }
     attempt.estimate = estimate
@@ -79,13 +82,14 @@ export class AttemptResolver {
 const TOO_DEEP =
   'The request body is nested too deeply to be counted. Send messages whose content is a string or a flat list of parts.'
 
-/** The estimate, or undefined when the body nests so deeply that counting it overflows the stack. */
-function estimateOf(estimator: Estimator, llm: LlmRequest): Estimate | undefined {
+/** The estimate; undefined when the body nests so deeply that counting it overflows the stack; the error of an unpriced model refused. */
+function estimateOf(estimator: Estimator, llm: LlmRequest): Estimate | UnpricedModelError | undefined {
   try {
     return estimator.estimate(llm)
   } catch (error) {
     // JSON.parse builds what JSON.stringify and the counter cannot walk: `[[[…]]]` 100,000 deep.
     if (error instanceof RangeError) return undefined
+    if (error instanceof UnpricedModelError) return error
     throw error
   }
 }

@@ -13,6 +13,8 @@ export function completeUsage(usage: Partial<Usage> | undefined, estimate: Estim
   }
   if (usage?.cacheWriteTokens !== undefined)
     complete.cacheWriteTokens = count(usage.cacheWriteTokens, 0, 'cacheWriteTokens')
+  for (const field of ['cacheWrite1hTokens', 'reasoningTokens'] as const)
+    if (usage?.[field] !== undefined) complete[field] = count(usage[field], 0, field)
   if (usage?.costMicroUsd !== undefined)
     complete.costMicroUsd = count(usage.costMicroUsd, 0, 'costMicroUsd', 1e15)
   if (typeof usage?.model === 'string') complete.model = usage.model

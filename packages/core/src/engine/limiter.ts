@@ -67,6 +67,7 @@ class LimiterImpl implements Limiter {
     this.estimator = createEstimator({
       tokenizer: options.tokenizer,
       prices: options.prices,
+      pricing: options.pricing,
       defaultOutputTokens: options.defaultOutputTokens,
     })
     this.store = options.store ?? memoryStore()

@@ -2,7 +2,7 @@ import type { ErrorFormat } from '../http/format-body.js'
 import type { HeaderOptions } from '../http/format-headers.js'
 import type { IdentifyOptions } from '../identity/index.js'
 import type { ValidationsOption } from '../identity/warnings.js'
-import type { PriceTable, Tokenizer } from '../llm/index.js'
+import type { PriceTable, PricingOptions, Tokenizer } from '../llm/index.js'
 import type { Store } from '../store/store.js'
 import type { Identity, LimitRequest, Rule, Usage } from '../types.js'
 import type { Decision } from './decision.js'
@@ -77,8 +77,10 @@ export interface LimiterOptions {
   plan?: string | ((identity: Identity, request: LimitRequest) => string | undefined)
   /** How callers are identified. @default IP and API key (hashed) */
   identify?: IdentifyOptions
-  /** Price overrides in USD per 1M tokens, merged over the built-in table. @default {} */
+  /** Prices in USD per 1M tokens by model (exact name or longest prefix); they beat the catalog. @default {} */
   prices?: PriceTable
+  /** The price catalog and the policy for unknown models (see docs/prices.md). @default { catalog: 'bundled', unknownModel: 'fallback' } */
+  pricing?: PricingOptions
   /** Tokenizer for estimates. @default gptTokenizer() */
   tokenizer?: Tokenizer
   /** Output tokens reserved when a request sets no maximum. @default 1024 */

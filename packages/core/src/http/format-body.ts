@@ -12,8 +12,13 @@ export interface ErrorResponse {
   body: string
 }
 
-/** Shape of error bodies: the shapes OpenAI and Anthropic clients parse, RFC 9457 problem details, or your own. */
-export type ErrorFormat = 'openai' | 'anthropic' | 'problem' | ((decision: Decision) => ErrorResponse)
+/** Shape of error bodies: the shapes OpenAI, Anthropic and Gemini clients parse, RFC 9457 problem details, or your own. */
+export type ErrorFormat =
+  | 'openai'
+  | 'anthropic'
+  | 'gemini'
+  | 'problem'
+  | ((decision: Decision) => ErrorResponse)
 
 const CODES: Record<Reason, string> = {
   ok: 'ok',
@@ -60,6 +65,7 @@ export function formatBody(decision: Decision, format: ErrorFormat = 'openai'): 
       body: JSON.stringify({ type: 'error', error: { type, message, affordable_max_tokens: fits } }),
     }
   }
+  if (format === 'gemini') return { status, contentType: 'application/json', body: geminiBody(decision) }
   if (format === 'problem') {
     const problem = {
       type: `urn:llm-limit:error:${code}`,
@@ -86,4 +92,25 @@ function openaiType(reason: Reason): string {
   return reason === 'requests' || reason === 'tokens' || reason === 'cost' || reason === 'concurrent'
     ? reason
     : 'requests'
+}
+
+/** google.rpc status names by HTTP status, as Google's APIs answer. */
+const GOOGLE_STATUS: Record<number, string> = {
+  400: 'INVALID_ARGUMENT',
+  401: 'UNAUTHENTICATED',
+  403: 'PERMISSION_DENIED',
+  413: 'INVALID_ARGUMENT',
+  429: 'RESOURCE_EXHAUSTED',
+  503: 'UNAVAILABLE',
+}
+
+/** Google's error shape; a wait goes in a RetryInfo detail, which Google's SDKs read (`"12.5s"`). */
+function geminiBody({ status, message, retryAfterMs }: Decision): string {
+  const details =
+    retryAfterMs > 0
+      ? [{ '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: `${retryAfterMs / 1000}s` }]
+      : undefined
+  return JSON.stringify({
+    error: { code: status, message, status: GOOGLE_STATUS[status] ?? 'UNKNOWN', details },
+  })
 }

@@ -44,9 +44,9 @@ export function createMiddlewareCore(options: LimiterOptions = {}): MiddlewareCo
   const limiter = createLimiter(options)
   const headerOptions: ResolvedHeaderOptions = resolveHeaderOptions(options.headers)
   const format = options.errorFormat ?? 'openai'
-  if (typeof format !== 'function' && format !== 'openai' && format !== 'anthropic' && format !== 'problem') {
+  if (typeof format !== 'function' && !['openai', 'anthropic', 'gemini', 'problem'].includes(format)) {
     throw new TypeError(
-      `Expected \`errorFormat\` to be 'openai', 'anthropic', 'problem' or a function, got ${shown(format)}.`,
+      `Expected \`errorFormat\` to be 'openai', 'anthropic', 'gemini', 'problem' or a function, got ${shown(format)}.`,
     )
   }
   const includeStreamUsage = options.includeStreamUsage ?? true

@@ -2,9 +2,12 @@ import { createHash } from 'node:crypto'
 import { boundedMemo } from '../bounded-memo.js'
 import { configError, shown } from '../errors.js'
 import type { Estimate, Usage } from '../types.js'
+import { geminiThinkingBudget } from './gemini.js'
 import { type CachedCount, createMessageCache } from './message-cache.js'
+import { createModelPrices, type ModelPrice, UnpricedModelError } from './model-prices.js'
 import { type LlmRequest, MAX_OUTPUT_TOKENS } from './parse-request.js'
-import { costMicroUsd, DEFAULT_PRICES, type Price, type PriceTable, resolvePrice } from './prices.js'
+import type { PricingOptions } from './price-catalog.js'
+import { costMicroUsd, type PriceTable } from './prices.js'
 import { gptTokenizer, type Tokenizer } from './tokenizer.js'
 
 /** Options of `createEstimator()`. */
@@ -15,13 +18,18 @@ export interface EstimatorOptions {
   cacheSize?: number
   /** Output tokens reserved when a request sets no maximum. @default 1024 */
   defaultOutputTokens?: number
-  /** Price overrides merged over DEFAULT_PRICES. @default {} */
+  /** Prices by model (exact name or longest prefix) that beat the catalog. @default {} */
   prices?: PriceTable
+  /** Where other prices come from and what an unknown model gets. @default { catalog: 'bundled', unknownModel: 'fallback' } */
+  pricing?: PricingOptions
 }
 
 /** Estimates requests and prices usage. */
 export interface Estimator {
-  /** Input tokens, output budget and cost of a request before it runs. */
+  /**
+   * Input tokens, output budget and cost of a request before it runs, priced in the tier its
+   * prompt lands in; throws UnpricedModelError for an unknown model under `unknownModel: 'refuse'`.
+   */
   estimate(request: LlmRequest): Estimate
   /** Cost of actual usage in micro-USD. */
   cost(model: string | undefined, usage: Usage): number
@@ -57,7 +65,7 @@ type Message = Record<string, unknown>
 /** What an estimate needs to know about a model, resolved once per model. */
 interface ModelInfo {
   readonly scope: string
-  readonly price: Price
+  readonly price: ModelPrice
 }
 
 /**
@@ -75,8 +83,7 @@ export function createEstimator(options: EstimatorOptions = {}): Estimator {
       `Expected \`defaultOutputTokens\` to be a whole number from 0 to ${MAX_OUTPUT_TOKENS}, got ${shown(defaultOutput)}.`,
     )
   }
-  if (options.prices !== undefined) checkPrices(options.prices)
-  const prices: PriceTable = options.prices ? { ...DEFAULT_PRICES, ...options.prices } : DEFAULT_PRICES
+  const priceOf = createModelPrices(options.prices, options.pricing)
   // About 1 KB of text per remembered message on average bounds the memory as well as the count.
   const cache = cacheSize > 0 ? createMessageCache(cacheSize, cacheSize * 1024) : undefined
   // The cached text counted last in the current request: a resent history is found by following it.
@@ -109,7 +116,7 @@ export function createEstimator(options: EstimatorOptions = {}): Estimator {
     MODEL_LIMIT,
     (model: string): ModelInfo => ({
       scope: tokenizer.cacheKey?.(model) ?? `model:${model}`,
-      price: resolvePrice(model, prices),
+      price: priceOf(model),
     }),
   )
 
@@ -231,7 +238,34 @@ export function createEstimator(options: EstimatorOptions = {}): Estimator {
         return texts(body.prompt, (text) => count(text, model))
       case 'openai-embeddings':
         return texts(body.input, (text) => count(text, model))
+      case 'gemini-generate-content': {
+        const system = body.systemInstruction ?? body.system_instruction
+        let total = system === undefined ? 0 : geminiItem(system, model, scope)
+        for (const item of body.contents as unknown[]) total += geminiItem(item, model, scope)
+        return total + tools(body.tools, model, scope)
+      }
     }
+  }
+
+  /** A Gemini content (`{ role, parts }`) or system instruction, remembered like a chat message. */
+  const geminiItem = (value: unknown, model: string, scope: string): number =>
+    typeof value === 'string'
+      ? cached(scope, 'prompt', value, undefined, count, value, model)
+      : cached(scope, 'gemini', JSON.stringify(value), undefined, geminiContent, value, model)
+
+  const geminiContent = (value: unknown, model: string): number => {
+    const parts = (value as { parts?: unknown } | null)?.parts
+    if (!Array.isArray(parts)) return count(JSON.stringify(value), model)
+    let total = CHAT_OVERHEAD.perMessage
+    for (const part of parts as Record<string, unknown>[]) {
+      if (typeof part !== 'object' || part === null) continue
+      if (typeof part.text === 'string') total += count(part.text, model)
+      // Inline bytes are media, billed per image or second, never by their base64 text.
+      else if (part.inlineData !== undefined || part.inline_data !== undefined || part.fileData !== undefined)
+        total += IMAGE_TOKENS.high
+      else total += count(JSON.stringify(part), model)
+    }
+    return total
   }
 
   return {
@@ -242,10 +276,11 @@ export function createEstimator(options: EstimatorOptions = {}): Estimator {
       countedTokens = 0
       extrapolating = false
       const info = modelInfo(request.model)
+      if (info.price.refused) throw new UnpricedModelError(request.model)
       const inputTokens = input(request, info.scope)
-      const outputTokens =
-        request.api === 'openai-embeddings' ? 0 : (request.maxOutputTokens ?? defaultOutput) * request.n
-      const costMicro = costMicroUsd({ inputTokens, outputTokens }, info.price)
+      const outputTokens = request.api === 'openai-embeddings' ? 0 : outputBudget(request, defaultOutput)
+      // The prompt's length picks the tier, as the provider will: all of it is priced there.
+      const costMicro = costMicroUsd({ inputTokens, outputTokens }, info.price.compiled)
       return {
         model: request.model,
         inputTokens,
@@ -255,32 +290,16 @@ export function createEstimator(options: EstimatorOptions = {}): Estimator {
       }
     },
     cost: (model, usage) =>
-      costMicroUsd(usage, model === undefined ? resolvePrice(model, prices) : modelInfo(model).price),
+      costMicroUsd(usage, (model === undefined ? priceOf(model) : modelInfo(model).price).compiled),
     countText: exactCount,
   }
 }
 
-/** Dearer than any model sold, per 1M tokens: a typo, such as a price per token given per 1M. */
-const MAX_PRICE_USD = 100_000
-
-/** Throws ERR_CONFIG for a price that is not a number of USD per 1M tokens from 0 to MAX_PRICE_USD. */
-function checkPrices(prices: PriceTable): void {
-  if (typeof prices !== 'object' || prices === null)
-    configError(`Expected \`prices\` to be an object of prices by model, got ${shown(prices)}.`)
-  for (const [model, price] of Object.entries(prices)) {
-    if (typeof price !== 'object' || price === null)
-      configError(
-        `Expected \`prices['${model}']\` to be { input, output } in USD per 1M tokens, got ${shown(price)}.`,
-      )
-    for (const field of ['input', 'output', 'cachedInput'] as const) {
-      const value = price[field]
-      if (value === undefined && field === 'cachedInput') continue
-      if (typeof value !== 'number' || !(value >= 0 && value <= MAX_PRICE_USD))
-        configError(
-          `Expected \`prices['${model}'].${field}\` to be USD per 1M tokens from 0 to ${MAX_PRICE_USD}, got ${shown(value)}.`,
-        )
-    }
-  }
+/** Output tokens reserved: the maximum asked for (Gemini: or the default plus a thinking budget), times `n`. */
+function outputBudget(request: LlmRequest, defaultOutput: number): number {
+  if (request.maxOutputTokens !== undefined) return request.maxOutputTokens * request.n
+  const thinking = request.api === 'gemini-generate-content' ? geminiThinkingBudget(request.body) : 0
+  return (defaultOutput + thinking) * request.n
 }
 
 /** A string, an array of strings, or token arrays (counted by their length). */

@@ -5,7 +5,9 @@ export {
   type EstimatorOptions,
   IMAGE_TOKENS,
 } from './estimator.js'
+export { geminiChunk, geminiRoute, usageFromGemini } from './gemini.js'
 export { EXACT_BUDGET, guardedCount, MAX_RUN } from './guard.js'
+export { type ModelPrice, UnpricedModelError } from './model-prices.js'
 export {
   apiForPath,
   type InvalidLlmRequest,
@@ -16,11 +18,22 @@ export {
   withStreamUsage,
 } from './parse-request.js'
 export {
+  type CatalogMatch,
+  type CatalogModel,
+  type CatalogPriceValue,
+  type CatalogProvider,
+  catalogPrice,
+  catalogSource,
+  type PricingOptions,
+} from './price-catalog.js'
+export {
+  type CompiledPrice,
+  compilePrice,
   costMicroUsd,
-  DEFAULT_PRICES,
   FALLBACK_PRICE,
   type Price,
   type PriceTable,
+  type PriceTier,
   resolvePrice,
 } from './prices.js'
 export {

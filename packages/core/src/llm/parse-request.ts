@@ -1,4 +1,5 @@
 import { shown } from '../errors.js'
+import { geminiRoute, parseGeminiRequest } from './gemini.js'
 /** Which LLM API a request body speaks. */
 export type LlmApi =
   | 'openai-chat'
@@ -6,6 +7,7 @@ export type LlmApi =
   | 'openai-responses'
   | 'openai-embeddings'
   | 'anthropic-messages'
+  | 'gemini-generate-content'
 
 /** A recognised LLM request: what the limiter needs to estimate it. */
 export interface LlmRequest {
@@ -70,6 +72,7 @@ export function apiForPath(path: string, body?: unknown): LlmApi | undefined {
 
 function apiForRoute(route: string, body: unknown): LlmApi | undefined {
   if (route.endsWith(LLM_ONLY_ROUTE)) return 'openai-chat'
+  if (geminiRoute(route)) return 'gemini-generate-content'
   if (typeof body !== 'object' || body === null) return undefined
   const record = body as Record<string, unknown>
   for (const [suffix, api, field] of SHARED_ROUTES)
@@ -92,6 +95,8 @@ export function parseLlmRequest(body: unknown, path: string): LlmRequest | Inval
   }
   const record = body as Record<string, unknown>
   if (COUNTING_ROUTES.some((suffix) => route.endsWith(suffix))) return undefined
+  const gemini = geminiRoute(route)
+  if (gemini) return parseGeminiRequest(record, gemini)
   const api = apiForRoute(route, record) ?? apiForShape(record)
   if (api === undefined) return undefined
   if (typeof record.model !== 'string' || record.model.length === 0 || record.model.length > 256) {

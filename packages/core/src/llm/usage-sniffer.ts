@@ -1,4 +1,5 @@
 import type { Usage } from '../types.js'
+import { geminiChunk } from './gemini.js'
 import { usageFromJson, usageFromObject } from './usage.js'
 
 /** Watches a response body go by and finds the provider's usage in it. */
@@ -92,6 +93,8 @@ class SseSniffer implements UsageSniffer {
   private final: Usage | undefined
   private input: number | undefined
   private anthropicOutput: number | undefined
+  /** Anthropic's message_start usage: its cache reads and 5m / 1h writes are billed at their own prices. */
+  private anthropicStart: Usage | undefined
   private output = ''
   private outputTokens = 0
 
@@ -115,7 +118,7 @@ class SseSniffer implements UsageSniffer {
     if (this.data.length > 0) this.dispatch()
     if (this.final) return this.final
     if (this.input !== undefined && this.anthropicOutput !== undefined)
-      return { inputTokens: this.input, outputTokens: this.anthropicOutput }
+      return { ...this.anthropicStart, inputTokens: this.input, outputTokens: this.anthropicOutput }
     return undefined
   }
 
@@ -160,6 +163,7 @@ class SseSniffer implements UsageSniffer {
         if (usage) {
           this.input = usage.inputTokens
           this.anthropicOutput = usage.outputTokens
+          this.anthropicStart = usage
         }
         return
       }
@@ -183,6 +187,13 @@ class SseSniffer implements UsageSniffer {
         if (usage) this.final = usage
         return
       }
+    }
+    // Gemini: every GenerateContentResponse chunk carries the usage so far; the last one is final.
+    const gemini = event.candidates || event.usageMetadata ? geminiChunk(event) : undefined
+    if (gemini) {
+      this.final = gemini.usage ?? this.final
+      this.append(gemini.text)
+      return
     }
     const usage = usageFromObject(event.usage)
     if (usage) this.final = usage
