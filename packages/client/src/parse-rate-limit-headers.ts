@@ -105,7 +105,7 @@ function pick(values: number[], choose: (...values: number[]) => number): number
 }
 
 /** A wait in ms, kept only when it is sane: not negative (a reset in the past is now), not absurdly long. */
-function sane(ms: number | undefined): number | undefined {
+export function sane(ms: number | undefined): number | undefined {
   if (ms === undefined || !Number.isFinite(ms)) return undefined
   return ms > MAX_SANE_WAIT_MS ? undefined : Math.max(0, ms)
 }
