@@ -5,11 +5,10 @@ type Flavour = 'openai' | 'anthropic' | 'azure'
 
 const LIMIT = 10
 const WINDOW_MS = 2000
-const LATENCY_MS = 20
 
 /**
  * A provider allowing 10 requests per fixed 2 s window (and 100,000 tokens), answering after
- * 20 ms each way, with the rate-limit headers of one provider; its resets are the true ones.
+ * 1–150 ms each way, with the rate-limit headers of one provider; its resets are the true ones.
  */
 function provider(flavour: Flavour) {
   const t0 = Date.now()
@@ -17,7 +16,8 @@ function provider(flavour: Flavour) {
   const tokens = new Map<number, number>()
   const stats = { sent: 0, ok: 0, limited: 0 }
   const fetch = async (_input: string | URL | Request, init?: RequestInit): Promise<Response> => {
-    await new Promise((resolve) => setTimeout(resolve, LATENCY_MS))
+    // Uneven latencies each way, so answers come back out of order.
+    await new Promise((resolve) => setTimeout(resolve, 1 + ((stats.sent * 7919) % 97)))
     const at = Date.now()
     const window = Math.floor((at - t0) / WINDOW_MS)
     const resetAt = t0 + (window + 1) * WINDOW_MS
@@ -52,7 +52,7 @@ function provider(flavour: Flavour) {
         },
       )
     }
-    await new Promise((resolve) => setTimeout(resolve, LATENCY_MS))
+    await new Promise((resolve) => setTimeout(resolve, 1 + ((stats.sent * 104729) % 151)))
     return response
   }
   return { fetch, stats }
