@@ -30,7 +30,7 @@ export interface CircuitBreakerOptions {
 export interface CircuitBreaker {
   /** Current state. */
   readonly state: CircuitState
-  /** Ms until an open circuit half-opens (0 otherwise). */
+  /** Ms until an open circuit half-opens, `halfOpenRetryMs` while a trial runs, else 0. */
   readonly retryAfterMs: number
   /** Runs `call` through the breaker; a failure after `signal` aborted is the caller's, not the upstream's. */
   run(call: () => Promise<Response>, signal?: AbortSignal | null): Promise<Response>
@@ -85,7 +85,9 @@ export function circuitBreaker(given?: CircuitBreakerOptions): CircuitBreaker {
       return current()
     },
     get retryAfterMs() {
-      return current() === 'open' ? Math.max(0, openUntil - now()) : 0
+      const at = current()
+      if (at === 'open') return Math.max(0, openUntil - now())
+      return at === 'half-open' && trial ? halfOpenWait : 0
     },
     async run(call, signal) {
       const at = current()
