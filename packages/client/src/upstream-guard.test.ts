@@ -187,4 +187,49 @@ describe('upstreamGuard', () => {
     await pending
     expect(call).toHaveBeenCalledOnce()
   })
+
+  it('an IETF daily policy spent beside a fresh burst policy fails fast; the burst alone would not', async () => {
+    const guard = upstreamGuard()
+    await guard.run(
+      1,
+      async () =>
+        new Response('{}', {
+          headers: {
+            'ratelimit-policy': '"burst";q=20;w=1, "day";q=1000;w=86400',
+            ratelimit: '"burst";r=19;t=1, "day";r=0;t=3600',
+          },
+        }),
+    )
+    await expect(guard.run(1, async () => new Response('{}'))).rejects.toMatchObject({
+      code: 'ERR_UPSTREAM_QUOTA',
+      quota: 'ietf:"day"',
+      retryAfterMs: 3_600_000,
+    })
+  })
+
+  it("Anthropic's output-token budget holds a call whose output estimate does not fit, not one that does", async () => {
+    const guard = upstreamGuard()
+    await guard.run(
+      { inputTokens: 10, outputTokens: 10 },
+      async () =>
+        new Response('{}', {
+          headers: {
+            'anthropic-ratelimit-output-tokens-limit': '8000',
+            'anthropic-ratelimit-output-tokens-remaining': '100',
+            'anthropic-ratelimit-output-tokens-reset': new Date(Date.now() + 10_000).toISOString(),
+          },
+        }),
+    )
+    const started = Date.now()
+    const small = vi.fn(async () => new Response('{}'))
+    await guard.run({ inputTokens: 10, outputTokens: 50 }, small)
+    expect(Date.now() - started).toBe(0)
+    const big = vi.fn(async () => new Response('{}'))
+    const pending = guard.run({ inputTokens: 10, outputTokens: 500 }, big)
+    await vi.advanceTimersByTimeAsync(9_999)
+    expect(big).not.toHaveBeenCalled()
+    await vi.advanceTimersByTimeAsync(1)
+    await pending
+    expect(big).toHaveBeenCalledOnce()
+  })
 })

@@ -83,6 +83,7 @@ interface Waiter {
 type Block = { until: number; quota?: QuotaBudget } | 'answer' | { never: QuotaBudget }
 
 const MINUTE = 60_000
+const MAX_QUOTAS = 32
 
 function costsOf(estimate: GuardEstimate): Costs {
   if (typeof estimate === 'number') {
@@ -265,7 +266,8 @@ export function upstreamGuard(given?: UpstreamGuardOptions): UpstreamGuard {
     for (const policy of info.policies) {
       let budget = budgets.get(policy.name)
       if (!budget) {
-        if (policy.remaining === undefined) continue
+        // A server naming a new policy on every answer must not grow the guard without end.
+        if (policy.remaining === undefined || budgets.size >= MAX_QUOTAS) continue
         budget = new QuotaBudget(policy.name, policy.unit)
         budgets.set(policy.name, budget)
       }
