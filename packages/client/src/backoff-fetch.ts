@@ -1,6 +1,8 @@
 import { ClientError } from './errors.js'
 import { functionOption, MAX_TIMER_MS, numberOption, optionsObject } from './options.js'
-import { parseRateLimitHeaders } from './parse-rate-limit-headers.js'
+import { parseRateLimitHeaders, type RateLimitInfo, sane } from './parse-rate-limit-headers.js'
+import { geminiRetryDelay } from './provider-body.js'
+import { resendable, withRetryCount } from './resend.js'
 
 /** What `onRetry` learns about each retry; frozen. */
 export interface RetryContext {
@@ -14,7 +16,7 @@ export interface RetryContext {
   readonly error: unknown
   /** The request URL. */
   readonly url: string
-  /** The delay came from the server (Retry-After and friends), not from backoff. */
+  /** The delay came from the server (Retry-After and friends, Gemini's RetryInfo), not from backoff. */
   readonly fromServer: boolean
 }
 
@@ -22,18 +24,23 @@ export interface RetryContext {
 export interface BackoffFetchOptions {
   /** Most retries after the first attempt. @default 4 */
   retries?: number
-  /** Statuses worth retrying. @default [408, 409, 429, 500, 502, 503, 504, 529] */
+  /** Statuses worth retrying. @default [408, 409, 429, 500, 502, 503, 504, 520, 521, 522, 523, 524, 529] */
   retryStatuses?: readonly number[]
   /** First backoff delay when the server gives none. @default 500 */
   baseDelayMs?: number
-  /** Largest single wait, server-given or not. @default 60_000 */
+  /** Largest backoff delay the client picks itself (server-given delays are bounded by `maxRetryAfterMs`). @default 60_000 */
   maxDelayMs?: number
+  /**
+   * Longest server-given delay (Retry-After, retry-after-ms, a reset, Gemini's RetryInfo) worth
+   * waiting for: a longer one returns the response at once instead of sleeping. @default 60_000
+   */
+  maxRetryAfterMs?: number
   /** Total time budget across all attempts and waits. @default 120_000 */
   totalBudgetMs?: number
   /** Called before each retry. */
   onRetry?: (context: RetryContext) => void
-  /** The fetch to wrap. @default globalThis.fetch */
-  fetch?: typeof fetch
+  /** The fetch to wrap, called with the caller's own `(input, init)`. @default globalThis.fetch */
+  fetch?: (input: string | URL | Request, init?: RequestInit) => Promise<Response>
   /** Waits; injectable for tests. @default setTimeout, abortable */
   sleep?: (ms: number, signal: AbortSignal | undefined) => Promise<void>
   /** Random in [0, 1) for jitter. @default Math.random */
@@ -42,7 +49,9 @@ export interface BackoffFetchOptions {
   now?: () => number
 }
 
-const DEFAULT_STATUSES = [408, 409, 429, 500, 502, 503, 504, 529]
+const DEFAULT_STATUSES = [408, 409, 429, 500, 502, 503, 504, 520, 521, 522, 523, 524, 529]
+/** Error bodies worth reading for a delay are small; a larger one is not an error body. */
+const MAX_ERROR_BODY = 1 << 20
 
 function abortable(ms: number, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -61,9 +70,12 @@ function abortable(ms: number, signal: AbortSignal | undefined): Promise<void> {
 }
 
 /**
- * A drop-in `fetch` that retries rate limits and transient failures the way providers ask: a
- * server-given delay (Retry-After, retry-after-ms, x-ms-retry-after-ms, reset headers) is used as
- * given, otherwise exponential backoff with full jitter; `x-should-retry` is obeyed.
+ * A drop-in `fetch` that retries rate limits and transient failures the way providers ask. The
+ * inner fetch gets the caller's own `(input, init)` (a `dispatcher` or any other option passes
+ * through untouched); a server-given delay (Retry-After, retry-after-ms, x-ms-retry-after-ms, an
+ * exhausted quota's reset, Gemini's `RetryInfo.retryDelay`) is used as given, or the response is
+ * returned at once when it exceeds `maxRetryAfterMs`; otherwise exponential backoff with full
+ * jitter. `x-should-retry` is obeyed and the SDKs' `x-stainless-retry-count` counts the attempts.
  * @example
  * const openai = new OpenAI({ fetch: backoffFetch(), maxRetries: 0 })
  */
@@ -82,6 +94,9 @@ export function backoffFetch(given?: BackoffFetchOptions): typeof fetch {
   const statuses = new Set(retryStatuses)
   const base = numberOption(options.baseDelayMs, 500, 'baseDelayMs', { max: MAX_TIMER_MS })
   const maxDelay = numberOption(options.maxDelayMs, 60_000, 'maxDelayMs', { max: MAX_TIMER_MS })
+  const maxRetryAfter = numberOption(options.maxRetryAfterMs, 60_000, 'maxRetryAfterMs', {
+    max: MAX_TIMER_MS,
+  })
   const budget = numberOption(options.totalBudgetMs, 120_000, 'totalBudgetMs', { max: MAX_TIMER_MS })
   functionOption(options.onRetry, 'onRetry')
   functionOption(options.fetch, 'fetch')
@@ -94,39 +109,28 @@ export function backoffFetch(given?: BackoffFetchOptions): typeof fetch {
     init?: RequestInit,
   ): Promise<Response> {
     const inner = options.fetch ?? globalThis.fetch
-    const request = new Request(input, init)
-    const signal = init?.signal ?? request.signal
-    // Buffer the body once so every attempt can send it again; streams are sent once, never retried.
-    const body = request.body === null ? undefined : await request.arrayBuffer()
+    const signal = init?.signal ?? (input instanceof Request ? input.signal : undefined)
+    const url = input instanceof Request ? input.url : String(input)
+    // A body that cannot be sent twice (a stream) gets one attempt; a Request keeps a spare clone.
+    const again = resendable(input, init)
     const started = now()
     for (let attempt = 0; ; attempt++) {
-      // A consumed Request cannot be cloned, so each attempt is rebuilt from its parts.
-      const send = new Request(request.url, {
-        method: request.method,
-        headers: request.headers,
-        body,
-        signal,
-        redirect: request.redirect,
-        credentials: request.credentials,
-      })
+      const [sendInput, sendInit] =
+        attempt === 0 ? [input, init] : withRetryCount(again?.next(), init, attempt)
+      const last = attempt >= retries || again === undefined
       let response: Response | undefined
       let error: unknown
       try {
-        response = await inner(send)
+        response = await (sendInit === undefined ? inner(sendInput) : inner(sendInput, sendInit))
       } catch (caught) {
-        if (signal?.aborted) throw caught
+        if (signal?.aborted || last) throw caught
         error = caught
       }
-      const info = response ? parseRateLimitHeaders(response.headers) : undefined
-      const retryable = response
-        ? (info?.shouldRetry ?? statuses.has(response.status)) && response.status >= 400
-        : true
-      if (!retryable || attempt >= retries || (response && info?.shouldRetry === false)) {
-        if (response) return response
-        throw error
-      }
-      const server = info?.retryAfterMs ?? serverReset(response, info)
-      const delay = Math.min(maxDelay, server ?? Math.floor(random() * base * 2 ** attempt))
+      if (response && (last || !shouldRetry(response, statuses))) return response
+      const info = response ? parseRateLimitHeaders(response.headers, undefined, now()) : undefined
+      const server = response ? await serverDelay(response, info as RateLimitInfo) : undefined
+      if (response && server !== undefined && server > maxRetryAfter) return response
+      const delay = server ?? Math.min(maxDelay, Math.floor(random() * base * 2 ** attempt))
       if (now() - started + delay > budget) {
         if (response) return response
         throw error
@@ -137,7 +141,7 @@ export function backoffFetch(given?: BackoffFetchOptions): typeof fetch {
           delayMs: delay,
           status: response?.status,
           error,
-          url: request.url,
+          url,
           fromServer: server !== undefined,
         }),
       )
@@ -148,14 +152,27 @@ export function backoffFetch(given?: BackoffFetchOptions): typeof fetch {
   }
 }
 
-/** On a 429 without Retry-After, the reset of an exhausted quota is the server's delay. */
-function serverReset(
-  response: Response | undefined,
-  info: ReturnType<typeof parseRateLimitHeaders> | undefined,
-): number | undefined {
-  if (response?.status !== 429 || !info) return undefined
-  const exhausted = [info.requests, info.tokens, info.inputTokens, info.outputTokens].filter(
-    (d) => d.remaining === 0 && d.resetMs !== undefined,
-  )
-  return exhausted.length ? Math.max(...exhausted.map((d) => d.resetMs as number)) : undefined
+function shouldRetry(response: Response, statuses: ReadonlySet<number>): boolean {
+  if (response.status < 400) return false
+  const verdict = response.headers.get('x-should-retry')?.trim().toLowerCase()
+  if (verdict === 'false') return false
+  return verdict === 'true' || statuses.has(response.status)
+}
+
+/** The server's own delay: a header, else an exhausted quota's reset on a 429, else a provider's body. */
+async function serverDelay(response: Response, info: RateLimitInfo): Promise<number | undefined> {
+  if (info.retryAfterMs !== undefined) return info.retryAfterMs
+  if (response.status === 429) {
+    const exhausted = info.policies.filter((policy) => policy.remaining === 0 && policy.resetMs !== undefined)
+    if (exhausted.length > 0) return Math.max(...exhausted.map((policy) => policy.resetMs as number))
+  }
+  if (response.status !== 429 && response.status !== 503) return undefined
+  const type = response.headers.get('content-type') ?? ''
+  const length = Number(response.headers.get('content-length') ?? 0)
+  if (!type.includes('json') || length > MAX_ERROR_BODY) return undefined
+  try {
+    return sane(geminiRetryDelay(JSON.parse(await response.clone().text())))
+  } catch {
+    return undefined
+  }
 }

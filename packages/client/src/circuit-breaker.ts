@@ -1,6 +1,6 @@
 import { ClientError } from './errors.js'
 import { functionOption, MAX_TIMER_MS, numberOption, optionsObject } from './options.js'
-import { parseRateLimitHeaders } from './parse-rate-limit-headers.js'
+import { parseRateLimitHeaders, type QuotaUnit, type RateLimitInfo } from './parse-rate-limit-headers.js'
 
 /** The breaker's state. */
 export type CircuitState = 'closed' | 'open' | 'half-open'
@@ -9,8 +9,13 @@ export type CircuitState = 'closed' | 'open' | 'half-open'
 export interface CircuitBreakerOptions {
   /** Consecutive 429/5xx answers (or failures) that open the circuit. @default 5 */
   failureThreshold?: number
-  /** Open when a response says fewer than this many requests are left. @default 0 (off) */
-  minRemaining?: number
+  /**
+   * Open (until that quota's reset) when a response says less than this is left: a number applies
+   * to every quota (requests and tokens), an object sets it per unit. @default 0 (off)
+   */
+  minRemaining?: number | Partial<Record<QuotaUnit, number>>
+  /** What callers turned away while the half-open trial call runs are told to wait. @default 1_000 */
+  halfOpenRetryMs?: number
   /** How long to stay open when the server gives no reset. @default 30_000 */
   cooldownMs?: number
   /** Answer calls with this while open, instead of failing fast. */
@@ -25,18 +30,19 @@ export interface CircuitBreakerOptions {
 export interface CircuitBreaker {
   /** Current state. */
   readonly state: CircuitState
-  /** Ms until an open circuit half-opens (0 otherwise). */
+  /** Ms until an open circuit half-opens, `halfOpenRetryMs` while a trial runs, else 0. */
   readonly retryAfterMs: number
-  /** Runs `call` through the breaker. */
-  run(call: () => Promise<Response>): Promise<Response>
+  /** Runs `call` through the breaker; a failure after `signal` aborted is the caller's, not the upstream's. */
+  run(call: () => Promise<Response>, signal?: AbortSignal | null): Promise<Response>
   /** A fetch that goes through the breaker. */
   fetch(fetcher?: typeof fetch): typeof fetch
 }
 
 /**
- * Opens after repeated 429/5xx answers or when the remaining quota falls under a threshold;
- * half-opens at the advertised reset (or after `cooldownMs`) and lets one trial call through;
- * closes on its success. While open, calls fail fast with ERR_CIRCUIT_OPEN or get the fallback.
+ * Opens after repeated 429/5xx answers or network failures (never for the caller's own aborts) or
+ * when a remaining quota falls under a threshold; half-opens at the advertised reset of any
+ * provider's quota (or after `cooldownMs`) and lets one trial call through; closes on its success.
+ * While open, calls fail fast with ERR_CIRCUIT_OPEN and a real `retryAfterMs`, or get the fallback.
  * @example
  * const breaker = circuitBreaker({ failureThreshold: 3 })
  * const openai = new OpenAI({ fetch: breaker.fetch(backoffFetch()) })
@@ -44,7 +50,11 @@ export interface CircuitBreaker {
 export function circuitBreaker(given?: CircuitBreakerOptions): CircuitBreaker {
   const options = optionsObject(given, 'circuitBreaker')
   const threshold = numberOption(options.failureThreshold, 5, 'failureThreshold', { min: 1, whole: true })
-  const minRemaining = numberOption(options.minRemaining, 0, 'minRemaining')
+  const minRemaining = thresholds(options.minRemaining)
+  const halfOpenWait = numberOption(options.halfOpenRetryMs, 1000, 'halfOpenRetryMs', {
+    min: 1,
+    max: MAX_TIMER_MS,
+  })
   const cooldown = numberOption(options.cooldownMs, 30_000, 'cooldownMs', { max: MAX_TIMER_MS })
   functionOption(options.fallback, 'fallback')
   functionOption(options.onStateChange, 'onStateChange')
@@ -75,16 +85,19 @@ export function circuitBreaker(given?: CircuitBreakerOptions): CircuitBreaker {
       return current()
     },
     get retryAfterMs() {
-      return current() === 'open' ? Math.max(0, openUntil - now()) : 0
+      const at = current()
+      if (at === 'open') return Math.max(0, openUntil - now())
+      return at === 'half-open' && trial ? halfOpenWait : 0
     },
-    async run(call) {
+    async run(call, signal) {
       const at = current()
       if (at === 'open' || (at === 'half-open' && trial)) {
         if (options.fallback) return options.fallback()
-        const wait = Math.max(0, openUntil - now())
+        // During a trial nobody knows the answer yet: a real wait, never 0, keeps callers from spinning.
+        const wait = at === 'open' ? Math.max(1, openUntil - now()) : halfOpenWait
         throw new ClientError(
           'ERR_CIRCUIT_OPEN',
-          `The upstream is failing or out of quota; the circuit is open. Come back in ${Math.ceil(wait / 1000)}s.`,
+          `The upstream is failing or out of quota; the circuit is ${at}. Come back in ${wait} ms.`,
           wait,
         )
       }
@@ -94,26 +107,60 @@ export function circuitBreaker(given?: CircuitBreakerOptions): CircuitBreaker {
         response = await call()
       } catch (error) {
         trial = false
-        if (++failures >= threshold || at === 'half-open') open(cooldown)
+        // The caller gave up (an abort that is not a timeout): nothing was learned about the upstream.
+        if (!callerAborted(error, signal) && (++failures >= threshold || at === 'half-open')) open(cooldown)
         throw error
       }
       trial = false
-      const info = parseRateLimitHeaders(response.headers)
-      const reset = info.retryAfterMs ?? Math.max(info.requests.resetMs ?? 0, info.tokens.resetMs ?? 0)
+      const info = parseRateLimitHeaders(response.headers, undefined, now())
       if (response.status === 429 || response.status >= 500) {
-        if (++failures >= threshold || at === 'half-open') open(reset > 0 ? reset : cooldown)
+        if (++failures >= threshold || at === 'half-open') open(waitOf(response.status, info) ?? cooldown)
         return response
       }
       failures = 0
-      const remaining = info.requests.remaining
-      if (minRemaining > 0 && remaining !== undefined && remaining < minRemaining)
-        open(info.requests.resetMs || cooldown)
+      const low = info.policies.filter(
+        (policy) => policy.remaining !== undefined && policy.remaining < minRemaining[policy.unit],
+      )
+      if (low.length > 0) open(Math.max(...low.map((policy) => policy.resetMs ?? 0)) || cooldown)
       else move('closed')
       return response
     },
     fetch(fetcher = globalThis.fetch) {
-      return (input, init) => breaker.run(() => fetcher(input, init))
+      return (input, init) =>
+        breaker.run(
+          () => fetcher(input, init),
+          init?.signal ?? (input instanceof Request ? input.signal : undefined),
+        )
     },
   }
   return breaker
+}
+
+const UNITS: readonly QuotaUnit[] = ['requests', 'tokens', 'inputTokens', 'outputTokens']
+
+function thresholds(value: CircuitBreakerOptions['minRemaining']): Record<QuotaUnit, number> {
+  const out = {} as Record<QuotaUnit, number>
+  const perUnit = typeof value === 'object' && value !== null && !Array.isArray(value) ? value : undefined
+  for (const unit of UNITS)
+    out[unit] = perUnit
+      ? numberOption(perUnit[unit], 0, `minRemaining.${unit}`)
+      : numberOption(value, 0, 'minRemaining')
+  return out
+}
+
+/** How long the upstream asked for: Retry-After, else on a 429 the latest reset of an exhausted quota. */
+function waitOf(status: number, info: RateLimitInfo): number | undefined {
+  if (info.retryAfterMs !== undefined && info.retryAfterMs > 0) return info.retryAfterMs
+  if (status !== 429) return undefined
+  const exhausted = info.policies.filter((policy) => policy.remaining === 0 && policy.resetMs !== undefined)
+  const reset = Math.max(0, ...exhausted.map((policy) => policy.resetMs as number))
+  return reset > 0 ? reset : undefined
+}
+
+/** An abort by the caller, as opposed to a timeout or a network failure. */
+function callerAborted(error: unknown, signal: AbortSignal | null | undefined): boolean {
+  const name = (value: unknown) =>
+    typeof value === 'object' && value !== null ? (value as { name?: unknown }).name : undefined
+  if (signal?.aborted) return name(signal.reason) !== 'TimeoutError'
+  return name(error) === 'AbortError' || name(error) === 'APIUserAbortError'
 }

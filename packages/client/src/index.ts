@@ -5,12 +5,14 @@ export {
   type CircuitState,
   circuitBreaker,
 } from './circuit-breaker.js'
-export { ClientError, type ClientErrorCode } from './errors.js'
+export { ClientError, type ClientErrorCode, UpstreamQuotaError } from './errors.js'
 export { parseResetDuration } from './parse-duration.js'
 export {
   type Dimension,
   type HeaderSource,
+  type Policy,
   parseRateLimitHeaders,
+  type QuotaUnit,
   type RateLimitInfo,
 } from './parse-rate-limit-headers.js'
 export {
@@ -20,7 +22,9 @@ export {
   priorityQueue,
 } from './priority-queue.js'
 export {
+  type GuardEstimate,
   type GuardStore,
+  type QuotaSnapshot,
   type UpstreamGuard,
   type UpstreamGuardOptions,
   upstreamGuard,

@@ -56,6 +56,28 @@ describe('client options are checked once, at construction', () => {
       /`tokensPerMinute`/,
     ],
     ['upstreamGuard({ store: {} })', () => upstreamGuard({ store: {} as never }), /`store`/],
+    ['upstreamGuard({ maxWaitMs: -1 })', () => upstreamGuard({ maxWaitMs: -1 }), /`maxWaitMs`/],
+    ['upstreamGuard({ windowMs: 0 })', () => upstreamGuard({ windowMs: 0 }), /`windowMs`.*from 1/],
+    [
+      'backoffFetch({ maxRetryAfterMs: "1h" })',
+      () => backoffFetch({ maxRetryAfterMs: '1h' as never }),
+      /`maxRetryAfterMs`.*got "1h"/,
+    ],
+    [
+      'circuitBreaker({ halfOpenRetryMs: 0 }), which would let callers spin',
+      () => circuitBreaker({ halfOpenRetryMs: 0 }),
+      /`halfOpenRetryMs`.*from 1/,
+    ],
+    [
+      'circuitBreaker({ minRemaining: { tokens: -5 } })',
+      () => circuitBreaker({ minRemaining: { tokens: -5 } }),
+      /`minRemaining.tokens`/,
+    ],
+    [
+      'circuitBreaker({ minRemaining: "5" })',
+      () => circuitBreaker({ minRemaining: '5' as never }),
+      /`minRemaining`/,
+    ],
   ])('%s throws ERR_CONFIG naming the option', (_name, make, message) => {
     const error = bad(make)
     expect(error.code).toBe('ERR_CONFIG')

@@ -65,3 +65,85 @@ describe('priorityQueue', () => {
     ).toEqual(['ERR_QUEUE_TIMEOUT', 'ERR_QUEUE_TIMEOUT'])
   })
 })
+
+describe('priorityQueue with tasks that misbehave', () => {
+  beforeEach(() => vi.useFakeTimers())
+  afterEach(() => vi.useRealTimers())
+
+  it('1,000 tasks that throw synchronously, reject, return plain values or resolve: each caller gets its own outcome, concurrency holds, nothing escapes', async () => {
+    const unhandled: unknown[] = []
+    const onUnhandled = (reason: unknown) => unhandled.push(reason)
+    process.on('unhandledRejection', onUnhandled)
+    try {
+      const concurrency = 8
+      const queue = priorityQueue({ concurrency, maxSize: 2000 })
+      let active = 0
+      let peak = 0
+      const track = async <T>(ms: number, settle: () => T): Promise<T> => {
+        active++
+        peak = Math.max(peak, active)
+        try {
+          await new Promise((resolve) => setTimeout(resolve, ms))
+          return settle()
+        } finally {
+          active--
+        }
+      }
+      const priorities = ['critical', 'high', 'normal', 'low'] as const
+      const calls = Array.from({ length: 1000 }, (_, i) => {
+        const priority = priorities[(i >> 2) % 4]
+        switch (i % 4) {
+          case 0:
+            return queue.add((): number => {
+              throw new Error(`sync ${i}`)
+            }, priority)
+          case 1:
+            return queue.add(
+              () =>
+                track(1 + (i % 7), () => {
+                  throw new Error(`async ${i}`)
+                }),
+              priority,
+            )
+          case 2:
+            return queue.add(() => i, priority)
+          default:
+            return queue.add(() => track(1 + (i % 5), () => i), priority)
+        }
+      })
+      const settled = Promise.allSettled(calls)
+      await vi.advanceTimersByTimeAsync(10_000)
+      const results = await settled
+      results.forEach((result, i) => {
+        if (i % 4 === 0 || i % 4 === 1) {
+          expect(result.status).toBe('rejected')
+          expect((result as PromiseRejectedResult).reason.message).toBe(
+            `${i % 4 === 0 ? 'sync' : 'async'} ${i}`,
+          )
+        } else {
+          expect(result).toEqual({ status: 'fulfilled', value: i })
+        }
+      })
+      expect(peak).toBe(concurrency)
+      expect(queue.running).toBe(0)
+      expect(queue.depth()).toEqual({ critical: 0, high: 0, normal: 0, low: 0 })
+      // The queue still works afterwards.
+      const after = queue.add(() => 'still alive')
+      await vi.advanceTimersByTimeAsync(1)
+      expect(await after).toBe('still alive')
+      // Give any escaped rejection a turn to be reported.
+      vi.useRealTimers()
+      await new Promise((resolve) => setImmediate(resolve))
+      await new Promise((resolve) => setImmediate(resolve))
+      expect(unhandled).toEqual([])
+    } finally {
+      process.off('unhandledRejection', onUnhandled)
+    }
+  })
+
+  it('a task that is not a function is a clear error, not a wedged slot', async () => {
+    const queue = priorityQueue({ concurrency: 1 })
+    await expect(queue.add(42 as never)).rejects.toMatchObject({ code: 'ERR_CONFIG' })
+    expect(await queue.add(() => 'next')).toBe('next')
+  })
+})

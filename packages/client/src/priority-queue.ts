@@ -26,8 +26,8 @@ export interface PriorityQueueOptions {
 
 /** A queue that runs calls by priority under a concurrency and rate limit. */
 export interface PriorityQueue {
-  /** Runs `task` when its turn comes. */
-  add<T>(task: () => Promise<T>, priority?: Priority): Promise<T>
+  /** Runs `task` when its turn comes; a synchronous throw or a plain value becomes the call's own result. */
+  add<T>(task: () => T | PromiseLike<T>, priority?: Priority): Promise<T>
   /** Waiting calls by priority. */
   depth(): Record<Priority, number>
   /** Calls running now. */
@@ -118,8 +118,10 @@ export function priorityQueue(given?: PriorityQueueOptions): PriorityQueue {
       normal: waiting.normal.length,
       low: waiting.low.length,
     }),
-    add<T>(task: () => Promise<T>, priority: Priority = 'normal') {
+    add<T>(task: () => T | PromiseLike<T>, priority: Priority = 'normal') {
       return new Promise<T>((resolve, reject) => {
+        if (typeof task !== 'function')
+          throw new ClientError('ERR_CONFIG', `Expected the task to be a function, got ${typeof task}.`)
         if (!ORDER.includes(priority))
           throw new ClientError('ERR_CONFIG', `Unknown priority '${priority}'; use ${ORDER.join(', ')}.`)
         if (waiting[priority].length >= caps(priority)) {
@@ -157,12 +159,17 @@ export function priorityQueue(given?: PriorityQueueOptions): PriorityQueue {
         }
         const job: Job = {
           run: () => {
-            task()
-              .then(resolve, reject)
-              .finally(() => {
-                running--
-                pump()
-              })
+            // A task may throw before it returns, or return a plain value: both become its result.
+            let outcome: Promise<T>
+            try {
+              outcome = Promise.resolve(task())
+            } catch (error) {
+              outcome = Promise.reject(error)
+            }
+            outcome.then(resolve, reject).finally(() => {
+              running--
+              pump()
+            })
           },
           reject,
           timer:
