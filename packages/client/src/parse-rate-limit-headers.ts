@@ -186,7 +186,9 @@ function ietf(
     const quotas = new Map<string, { q?: number; w?: number; qu?: string }>()
     for (const item of splitList(policy ?? '')) {
       const name = item.name
-      quotas.set(name, { q: number(item.params.q), w: number(item.params.w), qu: item.params.qu })
+      // Draft-11 registers no token unit: llm-limit names it in its vendor parameter instead.
+      const unit = item.params.qu ?? item.params['llm-limit-unit']
+      quotas.set(name, { q: number(item.params.q), w: number(item.params.w), qu: unit })
     }
     let best: { remaining: number; resetMs?: number; limit?: number; tokens: boolean } | undefined
     for (const item of splitList(combined)) {
@@ -198,7 +200,7 @@ function ietf(
         remaining,
         resetMs: reset === undefined ? undefined : reset * 1000,
         limit: quota?.q,
-        tokens: quota?.qu === 'tokens',
+        tokens: quota?.qu === 'tokens' || quota?.qu === 'input-tokens' || quota?.qu === 'output-tokens',
       }
       const dimension = entry.tokens ? info.tokens : info.requests
       if (!best || remaining < best.remaining) best = entry
