@@ -18,9 +18,18 @@ export type PackageName = (typeof PUBLISHED)[number]
 
 /** Runs a command in `cwd` and returns its stdout; a failure carries the command's own output. */
 export async function sh(command: string, args: string[], cwd: string, timeout = 240_000): Promise<string> {
+  return (await shOutput(command, args, cwd, timeout)).stdout
+}
+
+/** Runs a command in `cwd` and returns its stdout and stderr; a failure carries both. */
+export async function shOutput(
+  command: string,
+  args: string[],
+  cwd: string,
+  timeout = 240_000,
+): Promise<{ stdout: string; stderr: string }> {
   try {
-    const { stdout } = await run(command, args, { cwd, timeout, maxBuffer: 64 * 1024 * 1024 })
-    return stdout
+    return await run(command, args, { cwd, timeout, maxBuffer: 64 * 1024 * 1024 })
   } catch (error) {
     const { stdout = '', stderr = '' } = error as { stdout?: string; stderr?: string }
     throw new Error(`${command} ${args.join(' ')} failed in ${cwd}:\n${stdout}\n${stderr}`)
