@@ -26,7 +26,7 @@ const sets: { name: string; options: Parameters<typeof formatHeaders>[1]; drop?:
     options: { ietf: false, legacy: false },
     drop: ['retry-after', 'retry-after-ms'],
   },
-  ...(['draft-6', 'draft-7', 'draft-8', 'draft-10'] as IetfDraft[]).map((draft) => ({
+  ...(['draft-6', 'draft-7', 'draft-8', 'draft-10', 'draft-11'] as IetfDraft[]).map((draft) => ({
     name: `IETF ${draft} alone`,
     options: { openai: false, legacy: false, ietf: draft },
     drop: ['retry-after', 'retry-after-ms'],

@@ -167,13 +167,13 @@ export const scenarios: Scenario[] = [
     ],
   },
   {
-    name: 'IETF draft-10 headers with quota units',
+    name: 'IETF draft-11 headers (default) with the token unit in a vendor parameter',
     options: () => ({ rules: [{ name: 'tpm', tokens: 5000, per: '1m' }] }),
     steps: [
       {
         send: POST_CHAT,
         expect: all(
-          header('ratelimit-policy', '"tpm";q=5000;w=60;qu="tokens"'),
+          header('ratelimit-policy', '"tpm";q=5000;w=60;llm-limit-unit="tokens"'),
           header('ratelimit', /^"tpm";r=\d+;t=\d+$/),
         ),
       },

@@ -81,3 +81,40 @@ export function fakeChatCompletion(request: unknown, promptTokens: number): Fake
   events.push('data: [DONE]\n\n')
   return { kind: 'sse', events }
 }
+
+/** An error in Anthropic's shape, which the Anthropic SDK parses. */
+export function anthropicError(status: number, type: string, message: string) {
+  return { kind: 'json', status, body: { type: 'error', error: { type, message } } } satisfies FakeAnswer
+}
+
+/** Answers like Anthropic's Messages API (not streamed), with real `usage`. */
+export function fakeAnthropicMessage(request: unknown, inputTokens: number): FakeAnswer {
+  if (typeof request !== 'object' || request === null || Array.isArray(request))
+    return anthropicError(
+      400,
+      'invalid_request_error',
+      'Send the message as a JSON object with Content-Type: application/json.',
+    )
+  const body = request as ChatBody
+  if (body.stream)
+    return anthropicError(
+      400,
+      'invalid_request_error',
+      'The offline fake upstream does not stream Messages; set ANTHROPIC_API_KEY to forward.',
+    )
+  const words = WORDS.slice(0, Math.max(1, Math.min(WORDS.length, body.max_tokens ?? 16)))
+  return {
+    kind: 'json',
+    status: 200,
+    body: {
+      id: `msg_demo_${Date.now().toString(36)}`,
+      type: 'message',
+      role: 'assistant',
+      model: body.model ?? 'claude-3-5-haiku-latest',
+      content: [{ type: 'text', text: words.join(' ') }],
+      stop_reason: 'end_turn',
+      stop_sequence: null,
+      usage: { input_tokens: inputTokens, output_tokens: words.length },
+    },
+  }
+}

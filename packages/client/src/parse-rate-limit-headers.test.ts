@@ -135,6 +135,18 @@ const cases: Case[] = [
     },
   ],
   [
+    'IETF draft-11: a token policy names its unit in llm-limit-unit, not qu',
+    {
+      'ratelimit-policy': '"burst";q=20;w=1, "tpm";q=100000;w=60;llm-limit-unit="tokens"',
+      ratelimit: '"burst";r=19;t=1, "tpm";r=500;t=30',
+    },
+    undefined,
+    {
+      requests: { limit: 20, remaining: 19, resetMs: 1000 },
+      tokens: { limit: 100000, remaining: 500, resetMs: 30_000 },
+    },
+  ],
+  [
     'IETF draft-10 zero remaining',
     { 'ratelimit-policy': '"day";q=1000;w=86400', ratelimit: '"day";r=0;t=3600' },
     undefined,

@@ -305,8 +305,9 @@ function ietf(get: Get): Policy[] {
   }
   if (combined !== undefined && combined.length <= 4096 && /;\s*r=/.test(combined)) {
     const quotas = new Map<string, { q?: number; qu?: string }>()
+    // Draft-11 registers no token unit: llm-limit names it in its vendor parameter `llm-limit-unit`.
     for (const item of splitList(get('ratelimit-policy') ?? ''))
-      quotas.set(item.name, { q: least(item.params.q), qu: item.params.qu })
+      quotas.set(item.name, { q: least(item.params.q), qu: item.params.qu ?? item.params['llm-limit-unit'] })
     const policies: Policy[] = []
     for (const item of splitList(combined)) {
       const remaining = least(item.params.r)
@@ -346,6 +347,8 @@ function ietf(get: Get): Policy[] {
 function ietfUnit(qu: string | undefined): QuotaUnit | undefined {
   if (qu === undefined || qu === 'requests') return 'requests'
   if (qu === 'tokens') return 'tokens'
+  if (qu === 'input-tokens') return 'inputTokens'
+  if (qu === 'output-tokens') return 'outputTokens'
   return undefined
 }
 

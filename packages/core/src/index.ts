@@ -36,6 +36,11 @@ export { errorWebResponse, trackWebResponse, webStreamChunks } from './http/web-
 export * from './identity/index.js'
 export * from './llm/index.js'
 export {
+  type OpenTelemetryMetrics,
+  type OpenTelemetryOptions,
+  openTelemetryMetrics,
+} from './metrics/open-telemetry.js'
+export {
   mergeEvents,
   type PrometheusMetrics,
   type PrometheusOptions,

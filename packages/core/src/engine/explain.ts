@@ -20,8 +20,8 @@ export function reasonOf(rule: CompiledRule): Reason {
 export function formatAmount(rule: CompiledRule, units: number): string {
   if (rule.measure === 'costUsd') return `$${(units / rule.scale).toFixed(6).replace(/\.?0+$/, '')}`
   const noun =
-    rule.measure === 'requests' ? 'requests' : rule.measure === 'concurrent' ? 'concurrent calls' : 'tokens'
-  return `${units} ${noun}`
+    rule.measure === 'requests' ? 'request' : rule.measure === 'concurrent' ? 'concurrent call' : 'token'
+  return `${units} ${units === 1 ? noun : `${noun}s`}`
 }
 
 /** The rule's window in words: "per 1m", "per day (UTC)", or "at once". */
@@ -49,6 +49,25 @@ export function formatMs(ms: number): string {
 }
 
 /**
+ * A wait as a person reads it: `250ms` and `1.578s` under a minute, else its two largest units,
+ * `2m 5s`, `21h 55m`, `3d 4h` (whole seconds rounded up first, so it never reads `0m`).
+ */
+export function formatWait(ms: number): string {
+  if (ms < 60_000) return formatMs(Math.ceil(ms))
+  const seconds = Math.ceil(ms / 1000)
+  const units = [
+    [Math.floor(seconds / 86_400), 'd'],
+    [Math.floor(seconds / 3600) % 24, 'h'],
+    [Math.floor(seconds / 60) % 60, 'm'],
+    [seconds % 60, 's'],
+  ] as const
+  const first = units.findIndex(([value]) => value > 0)
+  const [value, unit] = units[first]
+  const [next, nextUnit] = units[first + 1]
+  return next > 0 ? `${value}${unit} ${next}${nextUnit}` : `${value}${unit}`
+}
+
+/**
  * The message of a denial by `rule`: names the rule, what was asked and when to come back, and, for
  * a denial by output budgets (`fit`), the output cap that fits now or that none does.
  */
@@ -70,7 +89,7 @@ export function denialMessage(
     return `Request too large for rule '${rule.name}': it needs ${formatAmount(rule, cost)} but the rule allows at most ${limit}${rule.burst !== rule.limit ? ` (burst ${formatAmount(rule, rule.burst)})` : ''}. Reduce the prompt or max_tokens; the same request will never fit.${smaller}`
   }
   if (rule.calendar) {
-    return `${rule.measure === 'costUsd' ? 'Budget' : 'Quota'} of rule '${rule.name}' is spent: limit ${limit}, ${formatAmount(rule, remaining)} left, ${formatAmount(rule, cost)} requested. It resets in ${formatMs(retryAfterMs)}.${smaller}`
+    return `${rule.measure === 'costUsd' ? 'Budget' : 'Quota'} of rule '${rule.name}' is spent: limit ${limit}, ${formatAmount(rule, remaining)} left, ${formatAmount(rule, cost)} requested. It resets in ${formatWait(retryAfterMs)}.${smaller}`
   }
-  return `Rate limit reached for rule '${rule.name}': limit ${limit}, ${formatAmount(rule, remaining)} left, ${formatAmount(rule, cost)} requested. Retry in ${formatMs(Math.ceil(retryAfterMs))}.${smaller}`
+  return `Rate limit reached for rule '${rule.name}': limit ${limit}, ${formatAmount(rule, remaining)} left, ${formatAmount(rule, cost)} requested. Retry in ${formatWait(retryAfterMs)}.${smaller}`
 }

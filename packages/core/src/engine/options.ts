@@ -85,7 +85,7 @@ export interface LimiterOptions {
   tokenizer?: Tokenizer
   /** Output tokens reserved when a request sets no maximum. @default 1024 */
   defaultOutputTokens?: number
-  /** Which header sets to send. @default { openai: true, ietf: 'draft-10', legacy: true } */
+  /** Which header sets to send. @default { openai: true, ietf: 'draft-11', legacy: true } */
   headers?: HeaderOptions
   /** Shape of error bodies. @default 'openai' */
   errorFormat?: ErrorFormat

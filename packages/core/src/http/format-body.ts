@@ -67,11 +67,15 @@ export function formatBody(decision: Decision, format: ErrorFormat = 'openai'): 
   }
   if (format === 'gemini') return { status, contentType: 'application/json', body: geminiBody(decision) }
   if (format === 'problem') {
+    // RFC 9457; a quota denial is the IANA-registered `quota-exceeded` type of the IETF RateLimit
+    // draft, naming the policies (rules) it exceeded as they appear in RateLimit-Policy.
+    const quota = status === 429
     const problem = {
-      type: `urn:llm-limit:error:${code}`,
-      title: status === 429 ? 'Too Many Requests' : code.replace(/_/g, ' '),
+      type: quota ? QUOTA_EXCEEDED : 'about:blank',
+      title: quota ? 'Request cannot be satisfied as assigned quota has been exceeded' : statusTitle(status),
       status,
       detail: message,
+      ...(quota ? { 'violated-policies': violatedPolicies(decision) } : {}),
       code,
       rule: decision.rule ?? null,
       retryAfterMs: decision.retryAfterMs > 0 ? decision.retryAfterMs : null,
@@ -86,6 +90,29 @@ export function formatBody(decision: Decision, format: ErrorFormat = 'openai'): 
     contentType: 'application/json',
     body: JSON.stringify({ error: { message, type, param, code, affordable_max_tokens: fits } }),
   }
+}
+
+/** The IANA problem type for requests over a quota policy (IETF RateLimit header fields draft). */
+const QUOTA_EXCEEDED = 'https://iana.org/assignments/http-problem-types#quota-exceeded'
+
+const STATUS_TITLES: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  413: 'Content Too Large',
+  503: 'Service Unavailable',
+}
+
+/** With `about:blank`, RFC 9457 asks for the status's own phrase as the title. */
+function statusTitle(status: number): string {
+  return STATUS_TITLES[status] ?? 'Error'
+}
+
+/** The rules that denied, by the names RateLimit-Policy gives them. */
+function violatedPolicies(decision: Decision): string[] {
+  const names = decision.rules.filter((rule) => rule.denied).map((rule) => rule.name)
+  if (names.length === 0 && decision.rule !== undefined) names.push(decision.rule)
+  return names
 }
 
 function openaiType(reason: Reason): string {

@@ -62,7 +62,7 @@ describe('formatHeaders', () => {
     // Legacy headers name the tightest rule overall: the tokens rule has 10% left, 'tight' 20%.
     expect(headers['x-ratelimit-limit']).toBe('1000')
     expect(headers['ratelimit-policy']).toBe(
-      '"loose";q=100;w=60, "tokens";q=1000;w=60;qu="tokens", "tight";q=10;w=60',
+      '"loose";q=100;w=60, "tokens";q=1000;w=60;llm-limit-unit="tokens", "tight";q=10;w=60',
     )
     expect(headers.ratelimit).toBe('"loose";r=90;t=2, "tokens";r=100;t=6, "tight";r=2;t=360')
   })
@@ -103,5 +103,46 @@ describe('formatHeaders', () => {
       'ratelimit-remaining',
       'ratelimit-reset',
     ])
+  })
+
+  it('draft-11 (the default) sends registered quota units only; tokens and dollars in llm-limit-unit', () => {
+    const rules = [
+      state({ name: 'rpm' }),
+      state({ name: 'tpm', measure: 'tokens', limit: 1000 }),
+      state({ name: 'in', measure: 'inputTokens', limit: 800 }),
+      state({ name: 'out', measure: 'outputTokens', limit: 200 }),
+      state({
+        name: 'usd',
+        measure: 'costUsd',
+        limit: 0.01,
+        remaining: 0.0025,
+        resetMs: 3_600_000,
+        windowMs: 0,
+      }),
+      state({ name: 'par', measure: 'concurrent', limit: 4, remaining: 3, windowMs: 0 }),
+    ]
+    const policy = formatHeaders(decision(rules))['ratelimit-policy']
+    expect(policy).toBe(
+      '"rpm";q=10;w=60, "tpm";q=1000;w=60;llm-limit-unit="tokens", "in";q=800;w=60;llm-limit-unit="input-tokens", ' +
+        '"out";q=200;w=60;llm-limit-unit="output-tokens", "usd";q=10000;w=3600;llm-limit-unit="usd-micros", ' +
+        '"par";q=4;qu="concurrent-requests"',
+    )
+    // Every qu value is one the IANA registry holds.
+    for (const [, unit] of policy.matchAll(/;qu="([^"]*)"/g)) {
+      expect(['requests', 'content-bytes', 'concurrent-requests']).toContain(unit)
+    }
+    // Draft-10 keeps what llm-limit sent before, for clients that read it.
+    expect(formatHeaders(decision(rules), { ietf: 'draft-10' })['ratelimit-policy']).toContain(
+      '"tpm";q=1000;w=60;qu="tokens"',
+    )
+  })
+
+  it('legacy X-RateLimit-* count a cost rule in micro-USD, as the IETF fields do', () => {
+    const cost = state({ name: 'usd', measure: 'costUsd', limit: 0.01, remaining: 0.0025, windowMs: 0 })
+    const headers = formatHeaders(decision([cost], { retryAfterMs: 1000, retryable: true }))
+    expect(headers['x-ratelimit-limit']).toBe('10000')
+    expect(headers['x-ratelimit-remaining']).toBe('2500')
+    expect(headers['ratelimit-policy']).toMatch(/^"usd";q=10000;/)
+    expect(headers.ratelimit).toMatch(/^"usd";r=2500;/)
   })
 })

@@ -3,13 +3,16 @@ import { configError, shown } from '../errors.js'
 import type { RuleState } from '../types.js'
 
 /** IETF RateLimit header drafts that can be sent. */
-export type IetfDraft = 'draft-6' | 'draft-7' | 'draft-8' | 'draft-10'
+export type IetfDraft = 'draft-6' | 'draft-7' | 'draft-8' | 'draft-10' | 'draft-11'
 
 /** Which header sets to send. */
 export interface HeaderOptions {
   /** OpenAI's `x-ratelimit-{limit,remaining,reset}-{requests,tokens}`. @default true */
   openai?: boolean
-  /** IETF `RateLimit` / `RateLimit-Policy` in this draft, or false. @default 'draft-10' */
+  /**
+   * IETF `RateLimit` / `RateLimit-Policy` in this draft, or false. Draft-11 sends registered quota
+   * units only, token and dollar units as the vendor parameter `llm-limit-unit`. @default 'draft-11'
+   */
   ietf?: IetfDraft | false
   /** Legacy `X-RateLimit-Limit/Remaining/Reset` of the most restrictive rule. @default true */
   legacy?: boolean
@@ -18,13 +21,13 @@ export interface HeaderOptions {
 /** Header options with every default filled in. */
 export type ResolvedHeaderOptions = Required<HeaderOptions>
 
-const DRAFTS: readonly IetfDraft[] = ['draft-6', 'draft-7', 'draft-8', 'draft-10']
+const DRAFTS: readonly IetfDraft[] = ['draft-6', 'draft-7', 'draft-8', 'draft-10', 'draft-11']
 
 /** Fills in header defaults and validates them once. */
 export function resolveHeaderOptions(options: HeaderOptions | undefined): ResolvedHeaderOptions {
   if (options !== undefined && (typeof options !== 'object' || options === null)) {
     configError(
-      `Expected \`headers\` to be an object like { openai: true, ietf: 'draft-10', legacy: true }, got ${shown(options)}.`,
+      `Expected \`headers\` to be an object like { openai: true, ietf: 'draft-11', legacy: true }, got ${shown(options)}.`,
     )
   }
   for (const set of ['openai', 'legacy'] as const) {
@@ -32,7 +35,7 @@ export function resolveHeaderOptions(options: HeaderOptions | undefined): Resolv
     if (value !== undefined && typeof value !== 'boolean')
       configError(`Expected \`headers.${set}\` to be true or false, got ${shown(value)}.`)
   }
-  const ietf = options?.ietf ?? 'draft-10'
+  const ietf = options?.ietf ?? 'draft-11'
   if (ietf !== false && !DRAFTS.includes(ietf)) {
     configError(`Expected \`headers.ietf\` to be one of ${DRAFTS.join(', ')} or false, got ${shown(ietf)}.`)
   }
@@ -62,9 +65,10 @@ export function formatHeaders(decision: Decision, options?: HeaderOptions): Reco
     if (resolved.openai) openaiHeaders(tightest, headers)
     if (resolved.ietf) ietfHeaders(rules, tightest.any as RuleState, resolved.ietf, headers)
     if (resolved.legacy) {
+      // The same unit as the IETF fields: integers, micro-USD for cost rules.
       const rule = tightest.any as RuleState
-      headers['x-ratelimit-limit'] = String(rule.limit)
-      headers['x-ratelimit-remaining'] = String(rule.remaining)
+      headers['x-ratelimit-limit'] = String(quota(rule))
+      headers['x-ratelimit-remaining'] = String(Math.floor(rule.remaining * scaleOf(rule)))
       headers['x-ratelimit-reset'] = String(Math.ceil((Date.now() + rule.resetMs) / 1000))
     }
   }
@@ -137,7 +141,7 @@ function ietfHeaders(
     }
     return
   }
-  headers['ratelimit-policy'] = structuredPolicy(rules, draft === 'draft-10')
+  headers['ratelimit-policy'] = structuredPolicy(rules, draft === 'draft-8' ? 'none' : draft)
   let value = ''
   for (const state of rules) {
     if (value !== '') value += ', '
@@ -148,7 +152,7 @@ function ietfHeaders(
 
 /** One memoised RateLimit-Policy: the rule fields it was built from, and the value. */
 interface PolicyEntry {
-  units: boolean
+  units: UnitStyle
   names: string[]
   limits: number[]
   windows: number[]
@@ -161,12 +165,12 @@ const POLICIES: PolicyEntry[] = []
  * The structured RateLimit-Policy of a rule set. It only changes with the rules, so it is
  * memoised; entries are matched field by field, which costs less than building a key string.
  */
-function structuredPolicy(rules: readonly RuleState[], units: boolean): string {
+function structuredPolicy(rules: readonly RuleState[], units: UnitStyle): string {
   for (const entry of POLICIES) if (matches(entry, rules, units)) return entry.value
   const value = rules
     .map((state) => {
       const window = state.measure === 'concurrent' ? '' : `;w=${windowSeconds(state)}`
-      return `"${state.name}";q=${quota(state)}${window}${units ? unitOf(state) : ''}`
+      return `"${state.name}";q=${quota(state)}${window}${unitOf(state, units)}`
     })
     .join(', ')
   // Rule sets are few (routes × plans); a bounded list keeps a misuse from growing without end.
@@ -181,7 +185,7 @@ function structuredPolicy(rules: readonly RuleState[], units: boolean): string {
   return value
 }
 
-function matches(entry: PolicyEntry, rules: readonly RuleState[], units: boolean): boolean {
+function matches(entry: PolicyEntry, rules: readonly RuleState[], units: UnitStyle): boolean {
   if (entry.units !== units || entry.names.length !== rules.length) return false
   for (let i = 0; i < rules.length; i++) {
     const state = rules[i]
@@ -234,11 +238,26 @@ function quota(rule: RuleState): number {
   return Math.round(rule.limit * scaleOf(rule))
 }
 
-function unitOf(rule: RuleState): string {
-  if (rule.measure === 'requests') return ''
+/**
+ * How a policy names its unit: draft-8 not at all; draft-10 in `qu`, as llm-limit always sent it;
+ * draft-11 in `qu` only for the units IANA registers (`requests` is the default and left out,
+ * `concurrent-requests`), and for tokens and dollars in the vendor parameter `llm-limit-unit`.
+ */
+type UnitStyle = 'none' | 'draft-10' | 'draft-11'
+
+/** Units of measures with no registered quota unit, as `llm-limit-unit` names them. */
+const VENDOR_UNITS: Record<string, string> = {
+  tokens: 'tokens',
+  inputTokens: 'input-tokens',
+  outputTokens: 'output-tokens',
+  costUsd: 'usd-micros',
+}
+
+function unitOf(rule: RuleState, style: UnitStyle): string {
+  if (style === 'none' || rule.measure === 'requests') return ''
   if (rule.measure === 'concurrent') return ';qu="concurrent-requests"'
-  if (rule.measure === 'costUsd') return ';qu="usd-micros"'
-  return ';qu="tokens"'
+  if (style === 'draft-11') return `;llm-limit-unit="${VENDOR_UNITS[rule.measure]}"`
+  return rule.measure === 'costUsd' ? ';qu="usd-micros"' : ';qu="tokens"'
 }
 
 function windowSeconds(rule: RuleState): number {

@@ -104,3 +104,15 @@ describe('LLM route recognition in the limiter', () => {
     expect(decision.estimate.inputTokens).toBeGreaterThan(0)
   })
 })
+
+describe('a model name that is not one', () => {
+  it('refuses a 10 KB model name by its length, not as an empty one', () => {
+    const result = parseLlmRequest({ ...chat, model: 'x'.repeat(10_240) }, '/v1/chat/completions')
+    expect(result).toEqual({
+      invalid: expect.stringMatching(/^`model` is 10240 characters long; model names are at most 256\./),
+    })
+    expect(parseLlmRequest({ ...chat, model: '' }, '/v1/chat/completions')).toEqual({
+      invalid: expect.stringMatching(/non-empty string/),
+    })
+  })
+})

@@ -99,8 +99,13 @@ export function parseLlmRequest(body: unknown, path: string): LlmRequest | Inval
   if (gemini) return parseGeminiRequest(record, gemini)
   const api = apiForRoute(route, record) ?? apiForShape(record)
   if (api === undefined) return undefined
-  if (typeof record.model !== 'string' || record.model.length === 0 || record.model.length > 256) {
+  if (typeof record.model !== 'string' || record.model.length === 0) {
     return { invalid: '`model` must be a non-empty string naming the model.' }
+  }
+  if (record.model.length > 256) {
+    return {
+      invalid: `\`model\` is ${record.model.length} characters long; model names are at most 256. Send the model's name, not its description.`,
+    }
   }
   const shape = checkShape(api, record)
   if (shape) return { invalid: shape }
