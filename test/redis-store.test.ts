@@ -229,7 +229,8 @@ describe('Redis store', () => {
     proxy.reset()
     await ready(client)
     // The undo of the failed decision is kept and retried until it lands.
-    for (let i = 0; i < 100 && store.pendingSettlements() > 0; i++) await new Promise((r) => setTimeout(r, 20))
+    for (let i = 0; i < 100 && store.pendingSettlements() > 0; i++)
+      await new Promise((r) => setTimeout(r, 20))
     expect(store.pendingSettlements()).toBe(0)
     // The same command sent again (by the caller or by ioredis) is refused, never charged.
     const resent = await store.consume([check], { requestId: 'lost-reply' }).catch((error: unknown) => error)
