@@ -134,9 +134,24 @@ function denial(
   checks: readonly StoreCheck[],
   undone: number[],
 ): ConsumeResult {
-  const result = merge(slots, answers, checks, false, undone)
-  if (core.denied && !answers.some((answer) => answer !== undefined && HELD_BY_PENDING.has(answer)))
-    core.denied.remember(checks, result)
+  const held = answers.filter((answer) => answer !== undefined && HELD_BY_PENDING.has(answer))
+  const hard = answers.some(
+    (answer) => answer !== undefined && !answer.allowed && !HELD_BY_PENDING.has(answer),
+  )
+  // A slot refused only because of others' pending charges is not why the decision was denied when another slot
+  // refused outright: the denial names the rule that is truly spent.
+  const shown = hard
+    ? answers.map((answer) =>
+        answer !== undefined && HELD_BY_PENDING.has(answer)
+          ? {
+              ...answer,
+              results: answer.results.map((r) => (r.allowed ? r : { ...r, allowed: true, retryAfterMs: 0 })),
+            }
+          : answer,
+      )
+    : answers
+  const result = merge(slots, shown, checks, false, undone)
+  if (core.denied && held.length === 0) core.denied.remember(checks, result)
   return result
 }
 
