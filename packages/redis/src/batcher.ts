@@ -7,7 +7,6 @@ import {
   mayHaveApplied,
   recordsOf,
   type StoreCore,
-  UNSENT,
 } from './store-core.js'
 import { undoSettlement } from './undo.js'
 
@@ -221,8 +220,8 @@ export class Batcher {
         'ERR_STORE_TIMEOUT',
         'Redis received the decision after its deadline (timeoutMs) and did not apply it.',
       )
-      UNSENT.add(late)
-      for (const item of batch) item.reject(late)
+      // This copy was not applied; one ioredis sent before (and resent after a reconnect) may have been.
+      this.failed(batch, late)
       return
     }
     const denied = this.core.denied
