@@ -7,6 +7,23 @@ const FIRST_CONNECTION = new Set(['wait', 'connecting', 'connect'])
 /** Epoch ms that never goes back (Date.now can be set back, or skewed by a test). */
 export const epochNow = (): number => performance.timeOrigin + performance.now()
 
+/** Who wants to know when a client becomes ready: one listener per client, however many stores share it. */
+const watchers = new WeakMap<Redis | Cluster, Set<() => void>>()
+
+function watchReady(client: Redis | Cluster, onReady: () => void): () => void {
+  let set = watchers.get(client)
+  if (!set) {
+    const created = new Set<() => void>()
+    set = created
+    watchers.set(client, created)
+    client.on('ready', () => {
+      for (const listener of created) listener()
+    })
+  }
+  set.add(onReady)
+  return () => set.delete(onReady)
+}
+
 const unavailable = (status: string) =>
   new LlmLimitError(
     'ERR_STORE_UNAVAILABLE',
@@ -21,6 +38,7 @@ const unavailable = (status: string) =>
 export class Connection {
   private everReady: boolean
   private first: Promise<void> | undefined
+  private readonly unwatch: () => void
   /** Most of Redis TIME minus our clock seen in a reply (a lower bound of the true offset); unknown before one. */
   private offset = Number.NEGATIVE_INFINITY
   private readonly onReady = () => {
@@ -36,7 +54,7 @@ export class Connection {
     private readonly ready: () => void,
   ) {
     this.everReady = client.status === 'ready'
-    client.on('ready', this.onReady)
+    this.unwatch = watchReady(client, this.onReady)
   }
 
   /**
@@ -103,6 +121,6 @@ export class Connection {
   }
 
   close(): void {
-    this.client.off('ready', this.onReady)
+    this.unwatch()
   }
 }
