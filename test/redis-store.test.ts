@@ -1,6 +1,6 @@
 import { validateHeaderValue } from 'node:http'
 import { createLimiter, formatHeaders, isLlmLimitError, memoryStore } from '@llm-limit/core'
-import { redisStore } from '@llm-limit/redis'
+import { CONSUME_LUA, redisStore } from '@llm-limit/redis'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startFaultProxy } from './support/fault-proxy.js'
@@ -245,6 +245,48 @@ describe('Redis store', () => {
     expect(after.results[0].remaining).toBe(93)
     client.disconnect()
     await proxy.close()
+  })
+
+  it('a decision that reaches Redis after its deadline (in Redis time) is not applied at all', async () => {
+    const client = redisClient(redis.port)
+    await ready(client)
+    client.defineCommand('rawConsume', { lua: CONSUME_LUA })
+    const raw = client as unknown as { rawConsume(args: (string | number)[]): Promise<number[]> }
+    const [seconds, micros] = await admin.time()
+    const redisNow = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000)
+    // One fixed-window key (limit 100, 1 h), one decision of cost 7, under a deadline.
+    const call = (deadline: number, id: string) =>
+      raw.rawConsume([
+        2,
+        'deadline:{t}:k',
+        'deadline:{t}:ids',
+        120_000,
+        deadline,
+        0,
+        1000,
+        1,
+        3,
+        100,
+        100,
+        3_600_000,
+        0,
+        1,
+        1,
+        1,
+        7,
+        1,
+        1,
+        1,
+        id,
+      ])
+    const late = await call(redisNow - 1000, 'late')
+    expect(late[1]).toBe(-1)
+    expect(await admin.hget('deadline:{t}:k', 'c')).toBeNull()
+    // Control: the same call within its deadline is applied.
+    const inTime = await call(redisNow + 60_000, 'in-time')
+    expect(inTime[1]).toBe(0)
+    expect(await admin.hget('deadline:{t}:k', 'c')).toBe('7')
+    client.disconnect()
   })
 
   it('SCRIPT FLUSH under load loses and doubles nothing', async () => {
