@@ -145,5 +145,8 @@ describe('Redis Cluster: a decision across slots is all-or-nothing, exactly', ()
     }
     expect(leases).toBe(0)
     expect(markers).toBe(0)
+    // Every key has a TTL, the pending-marker sets and settlement records included.
+    for (const { node, key } of keys)
+      if ((await node.exists(key)) === 1) expect(await node.pttl(key), key).toBeGreaterThan(0)
   }, 180_000)
 })
