@@ -1,6 +1,6 @@
 import { validateHeaderValue } from 'node:http'
 import { createLimiter, formatHeaders, isLlmLimitError, memoryStore } from '@llm-limit/core'
-import { redisStore } from '@llm-limit/redis'
+import { CONSUME_LUA, redisStore } from '@llm-limit/redis'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startFaultProxy } from './support/fault-proxy.js'
@@ -46,6 +46,8 @@ describe('Redis store', () => {
     expect(refused({ client, timeoutMs: '200' })).toMatch(/timeoutMs.*got "200"/)
     // A hash tag in the prefix would put every key of every identity in one Cluster slot.
     expect(refused({ client, prefix: 'app{1}:' })).toMatch(/prefix.*one Cluster slot/)
+    expect(refused({ client, localDenyMs: -5 })).toMatch(/localDenyMs.*got -5/)
+    expect(refused({ client, now: 5 })).toMatch(/redisStore\(\{ now \}\)/)
     client.disconnect()
   })
 
@@ -205,10 +207,11 @@ describe('Redis store', () => {
     client.disconnect()
   })
 
-  it('a reply dropped after Redis applied the command moves the counter exactly once, even when resent', async () => {
+  it('a reply dropped after Redis applied the command: the caller was told it failed, so nothing stays charged, even when resent', async () => {
     const proxy = await startFaultProxy(redis.port)
     const client = redisClient(proxy.port)
     await ready(client)
+    client.on('error', () => {})
     const store = redisStore({ client, prefix: 'dropped:', timeoutMs: 200 })
     const check = {
       key: 'k',
@@ -226,15 +229,64 @@ describe('Redis store', () => {
     expect(isLlmLimitError(failure) && failure.code).toBe('ERR_STORE_TIMEOUT')
     proxy.mode = 'pass'
     proxy.reset()
-    await new Promise((resolve) => setTimeout(resolve, 300))
     await ready(client)
-    // The caller (or ioredis) sends the same request again: the recorded answer comes back, nothing is charged twice.
-    const resent = await store.consume([check], { requestId: 'lost-reply' })
-    expect(resent.allowed).toBe(true)
+    // The undo of the failed decision is kept and retried until it lands.
+    for (let i = 0; i < 100 && store.pendingSettlements() > 0; i++)
+      await new Promise((r) => setTimeout(r, 20))
+    expect(store.pendingSettlements()).toBe(0)
+    // The same command sent again (by the caller or by ioredis) is refused, never charged.
+    const resent = await store.consume([check], { requestId: 'lost-reply' }).catch((error: unknown) => error)
+    expect(isLlmLimitError(resent) && resent.code).toBe('ERR_STORE')
     const peek = await store.consume([{ ...check, cost: 0 }], { requestId: 'peek' })
-    expect(peek.results[0].remaining).toBe(93)
+    expect(peek.results[0].remaining).toBe(100)
+    // Control: a new id is charged.
+    await store.consume([check], { requestId: 'fresh' })
+    const after = await store.consume([{ ...check, cost: 0 }], { requestId: 'peek-2' })
+    expect(after.results[0].remaining).toBe(93)
     client.disconnect()
     await proxy.close()
+  })
+
+  it('a decision that reaches Redis after its deadline (in Redis time) is not applied at all', async () => {
+    const client = redisClient(redis.port)
+    await ready(client)
+    client.defineCommand('rawConsume', { lua: CONSUME_LUA })
+    const raw = client as unknown as { rawConsume(args: (string | number)[]): Promise<number[]> }
+    const [seconds, micros] = await admin.time()
+    const redisNow = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000)
+    // One fixed-window key (limit 100, 1 h), one decision of cost 7, under a deadline.
+    const call = (deadline: number, id: string) =>
+      raw.rawConsume([
+        2,
+        'deadline:{t}:k',
+        'deadline:{t}:ids',
+        120_000,
+        deadline,
+        0,
+        1000,
+        1,
+        3,
+        100,
+        100,
+        3_600_000,
+        0,
+        1,
+        1,
+        1,
+        7,
+        1,
+        1,
+        1,
+        id,
+      ])
+    const late = await call(redisNow - 1000, 'late')
+    expect(late[1]).toBe(-1)
+    expect(await admin.hget('deadline:{t}:k', 'c')).toBeNull()
+    // Control: the same call within its deadline is applied.
+    const inTime = await call(redisNow + 60_000, 'in-time')
+    expect(inTime[1]).toBe(0)
+    expect(await admin.hget('deadline:{t}:k', 'c')).toBe('7')
+    client.disconnect()
   })
 
   it('SCRIPT FLUSH under load loses and doubles nothing', async () => {
