@@ -145,4 +145,17 @@ describe('formatHeaders', () => {
     expect(headers['ratelimit-policy']).toMatch(/^"usd";q=10000;/)
     expect(headers.ratelimit).toMatch(/^"usd";r=2500;/)
   })
+
+  it("a cost rule's remaining micro-USD survive the trip through dollars (negative control: floor alone is 1 low)", () => {
+    let low = 0
+    for (const micro of [524_287, 399_970, 1, 999_999, 123_456_789]) {
+      const cost = state({ name: 'usd', measure: 'costUsd', limit: 1000, remaining: micro / 1_000_000 })
+      const headers = formatHeaders(decision([cost]))
+      expect(headers.ratelimit).toMatch(new RegExp(`^"usd";r=${micro};`))
+      expect(headers['x-ratelimit-remaining']).toBe(String(micro))
+      if (Math.floor((micro / 1_000_000) * 1_000_000) !== micro) low++
+    }
+    // The control: the naive product is below the integer for at least one of these amounts.
+    expect(low).toBeGreaterThan(0)
+  })
 })

@@ -68,7 +68,7 @@ export function formatHeaders(decision: Decision, options?: HeaderOptions): Reco
       // The same unit as the IETF fields: integers, micro-USD for cost rules.
       const rule = tightest.any as RuleState
       headers['x-ratelimit-limit'] = String(quota(rule))
-      headers['x-ratelimit-remaining'] = String(Math.floor(rule.remaining * scaleOf(rule)))
+      headers['x-ratelimit-remaining'] = String(remainingUnits(rule))
       headers['x-ratelimit-reset'] = String(Math.ceil((Date.now() + rule.resetMs) / 1000))
     }
   }
@@ -134,10 +134,10 @@ function ietfHeaders(
     headers['ratelimit-policy'] = rules.map((state) => `${quota(state)};w=${windowSeconds(state)}`).join(', ')
     if (draft === 'draft-6') {
       headers['ratelimit-limit'] = String(quota(rule))
-      headers['ratelimit-remaining'] = String(Math.floor(rule.remaining * scaleOf(rule)))
+      headers['ratelimit-remaining'] = String(remainingUnits(rule))
       headers['ratelimit-reset'] = String(reset)
     } else {
-      headers.ratelimit = `limit=${quota(rule)}, remaining=${Math.floor(rule.remaining * scaleOf(rule))}, reset=${reset}`
+      headers.ratelimit = `limit=${quota(rule)}, remaining=${remainingUnits(rule)}, reset=${reset}`
     }
     return
   }
@@ -145,7 +145,7 @@ function ietfHeaders(
   let value = ''
   for (const state of rules) {
     if (value !== '') value += ', '
-    value += `"${state.name}";r=${Math.floor(state.remaining * scaleOf(state))};t=${Math.ceil(state.resetMs / 1000)}`
+    value += `"${state.name}";r=${remainingUnits(state)};t=${Math.ceil(state.resetMs / 1000)}`
   }
   headers.ratelimit = value
 }
@@ -232,6 +232,18 @@ function tightestRules(rules: readonly RuleState[]): Tightest {
 /** Structured-field integers cannot hold dollars, so cost quotas are sent in micro-USD. */
 function scaleOf(rule: RuleState): number {
   return rule.measure === 'costUsd' ? 1_000_000 : 1
+}
+
+/**
+ * What is left in the header's integer unit. A cost rule's dollars are whole micro-USD divided by a
+ * million, and multiplying back can land just below the integer (0.524287 × 1e6 = 524286.99…), so
+ * the product is rounded to a thousandth of a unit before it is floored.
+ */
+function remainingUnits(rule: RuleState): number {
+  const scale = scaleOf(rule)
+  return scale === 1
+    ? Math.floor(rule.remaining)
+    : Math.floor(Math.round(rule.remaining * scale * 1000) / 1000)
 }
 
 function quota(rule: RuleState): number {
