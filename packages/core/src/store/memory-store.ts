@@ -3,6 +3,7 @@ import { fixedWindow } from '../algorithms/fixed-window.js'
 import { ALGORITHMS } from '../algorithms/index.js'
 import { slidingWindow } from '../algorithms/sliding-window.js'
 import { tokenBucket } from '../algorithms/token-bucket.js'
+import { sizeIdentityCaches } from '../bounded-memo.js'
 import { configError } from '../errors.js'
 import { DebtTable } from './debt-table.js'
 import { holdsLease, owedShare, remember, restore } from './key-summary.js'
@@ -167,6 +168,8 @@ export class MemoryStore implements Store {
       configError(`Expected \`memoryStore({ maxKeys })\` to be a positive integer, got ${String(maxKeys)}.`)
     }
     this.maxKeys = maxKeys
+    // The engine's caches of identities reach as far as the store: past them every check rebuilds its keys.
+    sizeIdentityCaches(maxKeys)
     this.now = options.now ?? monotonicNow
     this.cursor = this.groups.entries()
   }
