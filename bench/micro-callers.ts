@@ -57,17 +57,13 @@ export async function runCallers(callers: number, rounds = 7, roundMs = 500): Pr
   // Warm-up: every caller once on each side (so rounds measure returning callers), then long enough to optimise.
   for (let i = 0; i < callers; i++) await ours(i)
   for (let i = 0; i < callers; i++) await theirs(i)
-  let [, a] = await measure(ours, callers, 300)
-  let [, b] = await measure(theirs, callers, 300)
+  let [, a] = await measure(ours, callers, 1000)
+  let [, b] = await measure(theirs, callers, 1000)
   const result: CallersResult = { callers, ours: [], rlf: [], heapMb: 0 }
-  const gc = (globalThis as { gc?: () => void }).gc
   for (let round = 0; round < rounds; round++) {
     let rate: number
-    // Each round starts from a collected heap, so neither side pays for the other's garbage.
-    gc?.()
     ;[rate, a] = await measure(ours, a, roundMs)
     result.ours.push(rate)
-    gc?.()
     ;[rate, b] = await measure(theirs, b, roundMs)
     result.rlf.push(rate)
   }
@@ -80,7 +76,7 @@ export async function runCallersProcesses(sizes: number[]): Promise<CallersResul
   const results: CallersResult[] = []
   for (const size of sizes) {
     const child = fork(fileURLToPath(import.meta.url), ['--child', String(size)], {
-      execArgv: ['--import', 'tsx', '--max-old-space-size=4096', '--expose-gc'],
+      execArgv: ['--import', 'tsx', '--max-old-space-size=4096'],
     })
     results.push(
       await new Promise<CallersResult>((resolve, reject) => {
