@@ -54,11 +54,12 @@ export async function runCallers(callers: number, rounds = 7, roundMs = 500): Pr
   const ours = (i: number) => limiter.check(requests[i % callers])
   const theirs = (i: number) => rlf.consume(ips[i % callers])
   // Warm-up: every caller once on each side, so rounds measure returning callers.
-  // Warm-up: every caller once on each side (so rounds measure returning callers), then long enough to optimise.
+  // Warm-up: every caller once on each side (so rounds measure returning callers), then past one
+  // sub-window of the sliding rule (6 s), when each caller's sub-window ring is made once.
   for (let i = 0; i < callers; i++) await ours(i)
   for (let i = 0; i < callers; i++) await theirs(i)
-  let [, a] = await measure(ours, callers, 1000)
-  let [, b] = await measure(theirs, callers, 1000)
+  let [, a] = await measure(ours, callers, 7000)
+  let [, b] = await measure(theirs, callers, 7000)
   const result: CallersResult = { callers, ours: [], rlf: [], heapMb: 0 }
   for (let round = 0; round < rounds; round++) {
     let rate: number
