@@ -28,6 +28,8 @@ export {
   calibrationFor,
   type EncodingName,
   encodingFor,
+  type GptTokenizerEncoding,
+  type GptTokenizerOptions,
   gptTokenizer,
   type JsTiktokenModule,
   jsTiktoken,
