@@ -148,3 +148,106 @@ describe('examples/hono-edge on Node, Bun, Deno and workerd', () => {
       expect(JSON.parse(answers.get(runtime)![1].body)).toEqual({ ip: '127.0.0.1' })
   })
 })
+
+/** Runs `count` calls of `task` on `clients` concurrent loops; each result is kept in call order. */
+async function inParallel<T>(clients: number, count: number, task: (i: number) => Promise<T>): Promise<T[]> {
+  const results: T[] = new Array(count)
+  let next = 0
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      while (next < count) {
+        const i = next++
+        const result = await task(i)
+        results[i] = result
+      }
+    }),
+  )
+  return results
+}
+
+/** Asks until `read` returns `want` (settlement runs after the response), at most `tries` times. */
+async function eventually<T>(read: () => Promise<T>, want: T, tries = 50): Promise<T> {
+  let seen = await read()
+  for (let i = 0; i < tries && seen !== want; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    seen = await read()
+  }
+  return seen
+}
+
+describe.each(RUNTIMES)('examples/hono-edge on %s', (runtime) => {
+  const url = () => servers.get(runtime)!.url
+
+  it('commits the usage of an OpenAI SSE stream after the handler returned', async () => {
+    const key = `Bearer sk-reconcile-${runtime}`
+    const response = await fetch(`${url()}/v1/reconcile`, {
+      method: 'POST',
+      headers: { ...JSON_TYPE, authorization: key },
+      body: chat({ stream: true, max_tokens: 300 }),
+    })
+    expect(response.status).toBe(200)
+    const events = await response.text()
+    // Reserved before the call: the prompt plus the whole 300-token output budget.
+    const reserved = 400 - Number(response.headers.get('x-ratelimit-remaining-tokens'))
+    const usage = JSON.parse(
+      events
+        .split('\n\n')
+        .find((event) => event.includes('"usage"'))!
+        .slice(6),
+    ).usage
+    expect(reserved).toBe(usage.prompt_tokens + 300)
+    const remaining = async () => {
+      const answer = await fetch(`${url()}/v1/usage`, { headers: { authorization: key } })
+      return Number(answer.headers.get('x-ratelimit-remaining-tokens'))
+    }
+    // The final usage chunk replaced the estimate: 300 reserved output tokens became 7.
+    expect(await eventually(remaining, 400 - usage.total_tokens)).toBe(400 - usage.total_tokens)
+  })
+
+  it('frees every lease of a concurrent: 2 rule after 500 streamed, aborted and JSON requests', async () => {
+    const statuses = await inParallel(4, 500, async (i) => {
+      const kind = i % 3
+      const controller = new AbortController()
+      const response = await fetch(`${url()}/v1/pair`, {
+        method: 'POST',
+        headers: { ...JSON_TYPE, 'x-fake-delay-ms': kind === 2 ? '0' : '2' },
+        body: chat({ stream: kind !== 2 }),
+        signal: controller.signal,
+      })
+      if (kind === 1 && response.status === 200) {
+        // Hang up after the first chunk, mid-stream.
+        const reader = response.body!.getReader()
+        await reader.read()
+        controller.abort()
+        // Not `reader.closed`: undici leaves it pending when the rest had already arrived.
+        await reader.cancel().catch(() => {})
+      } else await response.text()
+      return response.status
+    })
+    const admitted = statuses.filter((status) => status === 200).length
+    expect(admitted + statuses.filter((status) => status === 429).length).toBe(500)
+    // The limit bit (four clients, two leases) and still let most through.
+    expect(admitted).toBeGreaterThan(100)
+    expect(admitted).toBeLessThan(500)
+    const free = async () => {
+      const answer = await fetch(`${url()}/v1/pair`)
+      const { rules } = (await answer.json()) as { rules: { name: string; remaining: number }[] }
+      return rules.find((rule) => rule.name === 'pair')?.remaining
+    }
+    // The probe holds one lease itself; every other one was released.
+    expect(await eventually(free, 1)).toBe(1)
+  })
+})
+
+describe('the Durable Object store on workerd', () => {
+  it('admits exactly 100 of 1,000 requests from 4 concurrent clients against a global limit of 100', async () => {
+    const url = servers.get('workerd')!.url
+    const statuses = await inParallel(4, 1000, async () => {
+      const response = await fetch(`${url}/v1/hundred`, { method: 'POST', headers: JSON_TYPE, body: '{}' })
+      await response.body?.cancel()
+      return response.status
+    })
+    expect(statuses.filter((status) => status === 200)).toHaveLength(100)
+    expect(statuses.filter((status) => status === 429)).toHaveLength(900)
+  })
+})

@@ -1,6 +1,6 @@
 import type { Store, Tokenizer } from '@llm-limit/core'
 import { llmLimit } from '@llm-limit/hono'
-import { Hono } from 'hono'
+import { type Context, Hono } from 'hono'
 import { fakeChatCompletion } from './fake-upstream.js'
 
 /** What differs between runtimes: where counters live and how tokens are counted. */
@@ -28,6 +28,13 @@ export function createApp(options: EdgeAppOptions = {}): Hono {
       'POST /v1/global': {
         rules: [{ name: 'global', by: 'global', requests: 100, per: '1d', algorithm: 'sliding-window' }],
       },
+      'POST /v1/hundred': {
+        rules: [{ name: 'hundred', by: 'global', requests: 100, per: '1d', algorithm: 'sliding-window' }],
+      },
+      // The chat answer under the token rule alone, to watch its reconciliation.
+      'POST /v1/reconcile': {
+        rules: [{ name: 'key-tpm', by: 'apiKey', tokens: 400, per: '1h', algorithm: 'sliding-window' }],
+      },
       'POST /v1/pair': { rules: [{ name: 'pair', by: 'global', concurrent: 2 }] },
       'GET /v1/pair': { rules: [{ name: 'pair', by: 'global', concurrent: 2 }] },
       // The caller's token budget without spending it: a GET estimates no tokens.
@@ -37,13 +44,16 @@ export function createApp(options: EdgeAppOptions = {}): Hono {
     },
   })
   app.use('/v1/*', limits)
-  app.post('/v1/chat/completions', async (c) => {
+  const chat = async (c: Context) => {
     // llmLimit parsed the JSON body already; c.req.json() returns that cached value.
     const body: unknown = await c.req.json().catch(() => undefined)
     const delayMs = Number(c.req.header('x-fake-delay-ms') ?? 0)
     return fakeChatCompletion(body, c.get('llmLimit').estimate.inputTokens, delayMs)
-  })
+  }
+  app.post('/v1/chat/completions', chat)
+  app.post('/v1/reconcile', chat)
   app.post('/v1/global', (c) => c.json({ ok: true }))
+  app.post('/v1/hundred', (c) => c.json({ ok: true }))
   // Streams like the chat route, so its lease is held until the last chunk or the client's hang-up.
   app.post('/v1/pair', async (c) => {
     const body: unknown = await c.req.json().catch(() => undefined)

@@ -41,4 +41,8 @@ export function settleBeforeExit(c: Context, decision: Decision, tracker: Respon
     abort.call(tracker)
     settled(decision.release())
   }
+  // workerd neither cancels nor errors a response body whose client hung up; it drops the pending
+  // reads. With the `enable_request_signal` flag the request's signal tells instead (after a
+  // finished response, abort() does nothing).
+  c.req.raw.signal?.addEventListener('abort', () => tracker.abort(), { once: true })
 }
