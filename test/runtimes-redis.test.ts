@@ -42,6 +42,6 @@ describe.each(Object.keys(COMMANDS) as (keyof typeof COMMANDS)[])(
         timeout: 60_000,
       })
       expect(JSON.parse(stdout.trim().split('\n').at(-1)!)).toEqual({ sequential: 5, concurrent: 5 })
-    })
+    }, 90_000)
   },
 )

@@ -236,7 +236,7 @@ describe.each(RUNTIMES)('examples/hono-edge on %s', (runtime) => {
     }
     // The probe holds one lease itself; every other one was released.
     expect(await eventually(free, 1)).toBe(1)
-  })
+  }, 120_000)
 })
 
 describe('the Durable Object store on workerd', () => {
@@ -249,5 +249,5 @@ describe('the Durable Object store on workerd', () => {
     })
     expect(statuses.filter((status) => status === 200)).toHaveLength(100)
     expect(statuses.filter((status) => status === 429)).toHaveLength(900)
-  })
+  }, 120_000)
 })
