@@ -12,6 +12,7 @@ export default defineConfig({
       '@llm-limit/koa': src('koa'),
       '@llm-limit/hono': src('hono'),
       '@llm-limit/client': src('client'),
+      '@llm-limit/workers': src('workers'),
     },
   },
   test: {

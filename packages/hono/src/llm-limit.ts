@@ -1,7 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import {
   alreadyCounted,
-  clientIpFromForwarded,
   createMiddlewareCore,
   type Decision,
   errorWebResponse,
@@ -16,6 +15,8 @@ import {
   webStreamChunks,
 } from '@llm-limit/core'
 import type { Context, MiddlewareHandler } from 'hono'
+import { runtimeIp } from './client-ip.js'
+import { settleBeforeExit } from './wait-until.js'
 
 declare module 'hono' {
   interface ContextVariableMap {
@@ -27,9 +28,10 @@ declare module 'hono' {
 /** Options of the Hono adapter: the core options plus how to find the client IP. */
 export interface HonoLimitOptions extends LimiterOptions {
   /**
-   * Returns the client IP. Hono has no portable trusted IP; on @hono/node-server the socket address
-   * is used, and `X-Forwarded-For` only when `trustedProxies` lists the peer.
-   * @default the socket's remote address
+   * Returns the client IP. Hono has no portable trusted IP; the runtime's own peer address is used
+   * (Node's socket, Bun's `server.requestIP()`, Deno's `info.remoteAddr`, `CF-Connecting-IP` on
+   * Cloudflare Workers), and `X-Forwarded-For` only when `trustedProxies` lists the peer.
+   * @default the runtime's peer address
    */
   getIp?: (c: Context) => string | undefined
   /** Proxies (IPs or CIDRs) whose `X-Forwarded-For` is believed. @default [] */
@@ -55,7 +57,7 @@ type NodeBindings = { incoming?: IncomingMessage; outgoing?: NodeResponse & Serv
  */
 export function llmLimit(options: HonoLimitOptions = {}): LlmLimitMiddleware {
   const core = createMiddlewareCore(options)
-  const getIp = options.getIp ?? socketIp(options.trustedProxies ?? [])
+  const getIp = options.getIp ?? runtimeIp(options.trustedProxies ?? [])
 
   const middleware = async function llmLimitMiddleware(c: Context, next: () => Promise<void>) {
     if (alreadyCounted(c, middleware)) return next()
@@ -93,7 +95,7 @@ export function llmLimit(options: HonoLimitOptions = {}): LlmLimitMiddleware {
       // node-server's fast path (a Response whose headers are never materialised).
       for (const name in outcome.headers) outgoing.setHeader(name, outcome.headers[name])
       if (outcome.tracker) trackNodeResponse(outgoing, outcome.tracker)
-    }
+    } else if (outcome.tracker) settleBeforeExit(c, outcome.decision, outcome.tracker)
     trackInFlight(1)
     try {
       await next()
@@ -111,14 +113,4 @@ export function llmLimit(options: HonoLimitOptions = {}): LlmLimitMiddleware {
 
   middleware.limiter = core.limiter
   return middleware
-}
-
-/** The socket address from @hono/node-server, honouring X-Forwarded-For only from trusted proxies. */
-function socketIp(trustedProxies: readonly string[]): (c: Context) => string | undefined {
-  return (c) => {
-    const env = c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined
-    const remote = env?.incoming?.socket?.remoteAddress
-    if (remote === undefined || trustedProxies.length === 0) return remote
-    return clientIpFromForwarded(remote, c.req.header('x-forwarded-for'), trustedProxies)
-  }
 }

@@ -17,7 +17,11 @@ const NO_ESTIMATE: Estimate = Object.freeze({
   costMicroUsd: 0,
 })
 const NO_CHECKS: readonly StoreCheck[] = Object.freeze([])
-const PROCESS_ID = randomBytes(6).toString('base64url')
+/**
+ * Random per process, made on first use: Cloudflare Workers refuse random values at module scope,
+ * where this file is evaluated.
+ */
+let processId: string | undefined
 let sequence = 0
 
 /**
@@ -49,7 +53,10 @@ export class Attempt implements DecisionContext {
 
   /** The decision's id, made only when a store reads it (Redis always; memory only for leases). */
   get requestId(): string {
-    this.id ??= PROCESS_ID + this.sequence.toString(36)
+    if (this.id === undefined) {
+      processId ??= randomBytes(6).toString('base64url')
+      this.id = processId + this.sequence.toString(36)
+    }
     return this.id
   }
 

@@ -41,6 +41,8 @@ export {
   calibrationFor,
   type EncodingName,
   encodingFor,
+  type GptTokenizerEncoding,
+  type GptTokenizerOptions,
   gptTokenizer,
   type JsTiktokenModule,
   jsTiktoken,

@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module'
+import { LlmLimitError } from '../errors.js'
 import { guardedCount } from './guard.js'
 
 /** Counts tokens of text for a model; every implementation must be safe on any input. */
@@ -56,6 +57,22 @@ type CountTokens = (text: string, options: typeof AS_TEXT) => number
 
 const loaded: Partial<Record<EncodingName, (text: string) => number>> = {}
 
+/** An encoding module of gpt-tokenizer (`import * as o200k from 'gpt-tokenizer/encoding/o200k_base'`). */
+export interface GptTokenizerEncoding {
+  /** The module's own counter. */
+  countTokens: CountTokens
+}
+
+/** Options of `gptTokenizer()`. */
+export interface GptTokenizerOptions {
+  /**
+   * Encoding modules imported by the app, used instead of loading them on first use. Needed where
+   * `require` cannot reach `node_modules` at run time: a bundled Cloudflare Worker.
+   * @default each encoding is loaded from gpt-tokenizer on first use
+   */
+  encodings?: Partial<Record<EncodingName, GptTokenizerEncoding>>
+}
+
 /**
  * gpt-tokenizer's ranks take about 0.3 s and 30 MB per encoding to load, so an encoding is loaded
  * when a limiter is built (`preload`) or when it first counts, not when @llm-limit/core is
@@ -65,17 +82,30 @@ const loaded: Partial<Record<EncodingName, (text: string) => number>> = {}
 function encoding(name: EncodingName): (text: string) => number {
   let count = loaded[name]
   if (count === undefined) {
-    // `import.meta.url` in the ESM build; the CJS build has no import.meta, but has __filename.
-    const load = createRequire(import.meta.url ?? __filename)
-    const module = (
-      name === 'o200k_base'
-        ? load('gpt-tokenizer/encoding/o200k_base')
-        : load('gpt-tokenizer/encoding/cl100k_base')
-    ) as { countTokens: CountTokens }
+    const module = load(name)
     count = (text) => module.countTokens(text, AS_TEXT)
     loaded[name] = count
   }
   return count
+}
+
+function load(name: EncodingName): GptTokenizerEncoding {
+  try {
+    // `import.meta.url` in the ESM build; the CJS build has no import.meta, but has __filename.
+    const load = createRequire(import.meta.url ?? __filename)
+    return (
+      name === 'o200k_base'
+        ? load('gpt-tokenizer/encoding/o200k_base')
+        : load('gpt-tokenizer/encoding/cl100k_base')
+    ) as GptTokenizerEncoding
+  } catch (error) {
+    // A bundled Worker has no module path to require from (workerd leaves `import.meta.url` undefined).
+    throw new LlmLimitError(
+      'ERR_CONFIG',
+      `Could not load gpt-tokenizer's ${name} encoding on this runtime (${String(error)}). Import it yourself and pass it: \`import * as ${name.slice(0, 5)} from 'gpt-tokenizer/encoding/${name}'\`, then \`createLimiter({ tokenizer: gptTokenizer({ encodings: { ${name}: ${name.slice(0, 5)} } }) })\`.`,
+      { cause: error },
+    )
+  }
 }
 
 /**
@@ -84,14 +114,37 @@ function encoding(name: EncodingName): (text: string) => number {
  * @example
  * createLimiter({ tokenizer: gptTokenizer() })
  */
-export function gptTokenizer(): Tokenizer {
+export function gptTokenizer(options: GptTokenizerOptions = {}): Tokenizer {
+  const given = options.encodings
+  if (given === undefined) {
+    return {
+      name: 'gpt-tokenizer',
+      count: (text, model) => calibrated(guardedCount(text, encoding(encodingFor(model))), model),
+      cacheKey,
+      // o200k_base serves every current OpenAI model and the Claude and Gemini estimates; cl100k_base
+      // (gpt-4, gpt-3.5, embeddings) still loads on its first count.
+      preload: () => void encoding('o200k_base'),
+    }
+  }
+  for (const [name, module] of Object.entries(given)) {
+    if (typeof module?.countTokens !== 'function') {
+      throw new LlmLimitError(
+        'ERR_CONFIG',
+        `Expected \`gptTokenizer({ encodings: { ${name} } })\` to be gpt-tokenizer's encoding module (\`import * as m from 'gpt-tokenizer/encoding/${name}'\`), got a value without \`countTokens\`.`,
+      )
+    }
+  }
+  const injected: Partial<Record<EncodingName, (text: string) => number>> = {}
+  for (const name of ['o200k_base', 'cl100k_base'] as const) {
+    const module = given[name]
+    if (module) injected[name] = (text) => module.countTokens(text, AS_TEXT)
+  }
+  // An encoding the app did not pass is loaded as usual (on a Worker, that fails with the fix named).
+  const pick = (name: EncodingName) => injected[name] ?? encoding(name)
   return {
     name: 'gpt-tokenizer',
-    count: (text, model) => calibrated(guardedCount(text, encoding(encodingFor(model))), model),
+    count: (text, model) => calibrated(guardedCount(text, pick(encodingFor(model))), model),
     cacheKey,
-    // o200k_base serves every current OpenAI model and the Claude and Gemini estimates; cl100k_base
-    // (gpt-4, gpt-3.5, embeddings) still loads on its first count.
-    preload: () => void encoding('o200k_base'),
   }
 }
 
