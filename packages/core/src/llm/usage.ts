@@ -51,11 +51,13 @@ export function usageFromObject(value: unknown): Usage | undefined {
   return result
 }
 
-/** Usage from a whole JSON response body of any supported provider, or undefined. */
+/** Usage (and the model that served it) from a whole JSON response body or a Responses API event, or undefined. */
 export function usageFromJson(body: unknown): Usage | undefined {
   const record = object(body)
   if (!record) return undefined
-  const usage = usageFromObject(record.usage) ?? usageFromObject(object(record.response)?.usage)
-  if (usage && typeof record.model === 'string') usage.model = record.model
+  const response = object(record.response)
+  const usage = usageFromObject(record.usage) ?? usageFromObject(response?.usage)
+  const model = record.model ?? response?.model
+  if (usage && typeof model === 'string') usage.model = model
   return usage
 }
