@@ -64,14 +64,13 @@ export class ResponseTracker {
     }
     if (this.status >= 400) {
       // An error answer without usage was not billed, unless the handler failed after the call began.
-      if (this.textError) this.fail()
+      if (this.textError) this.chargeCut()
       else inBackground(this.decision.release())
       return
     }
     if (this.sniffer?.cut()) {
       // The stream stopped before its closing event: the upstream dropped it, so bill what came.
-      this.done = false
-      this.abort()
+      this.chargeCut()
       return
     }
     // Without reported usage the estimate stands: committing nothing keeps the reservation.
@@ -90,9 +89,23 @@ export class ResponseTracker {
   abort(): void {
     if (this.done) return
     this.done = true
-    if (this.decision.settled) return
-    if (this.decision.llm === undefined) {
+    if (!this.decision.settled) this.chargeCut()
+  }
+
+  /**
+   * Charges a call cut short: a streamed one its input (as the provider reported it, else the
+   * estimate) plus the output streamed, since the provider stops when the stream is cancelled; a
+   * call answered in one piece keeps its reservation, since the provider generates and bills the
+   * whole answer before anything is sent.
+   */
+  private chargeCut(): void {
+    const llm = this.decision.llm
+    if (llm === undefined) {
       inBackground(this.decision.release())
+      return
+    }
+    if (!llm.stream) {
+      inBackground(this.decision.commit())
       return
     }
     const streamed = this.sniffer?.streamed()

@@ -1,0 +1,257 @@
+import http from 'node:http'
+import {
+  type CommitEvent,
+  costMicroUsd,
+  type LimiterOptions,
+  memoryStore,
+  resolvePrice,
+} from '@llm-limit/core'
+import { describe, expect, it } from 'vitest'
+import {
+  type Behaviour,
+  bodyOf,
+  type DeltaKind,
+  expressApp,
+  FakeProvider,
+  honoApp,
+  idOf,
+  koaApp,
+  PATHS,
+  type ResponsesEnd,
+  type Script,
+} from './ledger-apps.js'
+
+/**
+ * Requests per framework: 3,000 keeps each framework under about 30 s on a loaded machine;
+ * `LEDGER_REQUESTS=10000` runs the full ledger. The limits scale with it so both are reached.
+ */
+const REQUESTS = Number(process.env.LEDGER_REQUESTS ?? 3_000)
+const IN_FLIGHT = 64
+const TOKEN_LIMIT = REQUESTS * 16
+/** On the Anthropic calls only, so the dollar rule binds early for them and the token rule later for all. */
+const COST_LIMIT_USD = (REQUESTS * 5) / 1e6
+const FROZEN = Date.UTC(2026, 5, 10, 12, 30)
+
+type ContentType = 'json' | 'text' | 'none' | 'form'
+type Client = 'read' | 'abort-before' | 'abort-during'
+
+/** A small seeded generator, so a failure can be replayed. */
+function random(seed: number) {
+  let state = seed
+  const next = () => {
+    state = (state * 16_807) % 2_147_483_647
+    return state / 2_147_483_647
+  }
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)]
+  return { next, pick, int: (max: number) => Math.floor(next() * (max + 1)) }
+}
+
+const BEHAVIOURS: Behaviour[] = [
+  'normal',
+  'normal',
+  'normal',
+  'throw-before',
+  'throw-mid',
+  'drop',
+  'pipe-drop',
+  'destroy-end',
+  'upstream-error',
+]
+
+export function randomScript(rng: ReturnType<typeof random>): Script {
+  const api = rng.pick(['chat', 'chat', 'responses', 'anthropic'] as const)
+  const behaviour = rng.pick(BEHAVIOURS)
+  const cutting = behaviour !== 'normal' && behaviour !== 'throw-before' && behaviour !== 'upstream-error'
+  const stream = cutting || rng.next() < 0.7
+  const deltas = rng.int(12)
+  return {
+    api,
+    stream,
+    deltas,
+    deltaKind: rng.pick(['content', 'reasoning', 'tool'] as DeltaKind[]),
+    end: rng.pick(['completed', 'incomplete', 'failed'] as ResponsesEnd[]),
+    behaviour,
+    cutAt: rng.int(deltas),
+  }
+}
+
+/** Sends one request as a client would, and resolves however it ends (read, aborted or failed). */
+export function send(
+  port: number,
+  agent: http.Agent,
+  script: Script,
+  body: Record<string, unknown>,
+  contentType: ContentType,
+  client: Client,
+  abortAfter: number,
+): Promise<void> {
+  return new Promise((resolve) => {
+    const headers: Record<string, string> = { 'x-script': JSON.stringify(script) }
+    if (contentType === 'json') headers['content-type'] = 'application/json'
+    else if (contentType === 'text') headers['content-type'] = 'text/plain'
+    else if (contentType === 'form') headers['content-type'] = 'application/x-www-form-urlencoded'
+    const request = http.request({
+      host: '127.0.0.1',
+      port,
+      method: 'POST',
+      path: PATHS[script.api],
+      headers,
+      agent: client === 'read' ? agent : false,
+    })
+    request.on('error', () => resolve())
+    request.on('close', () => resolve())
+    request.on('response', (response) => {
+      let seen = 0
+      response.on('data', (chunk: Buffer) => {
+        seen += chunk.toString().split(' the').length - 1
+        if (client === 'abort-during' && seen >= abortAfter) request.destroy()
+      })
+      response.on('error', () => resolve())
+      response.on('end', () => resolve())
+    })
+    request.end(JSON.stringify(body))
+    if (client === 'abort-before') {
+      let ticks = abortAfter
+      const wait = () => (ticks-- <= 0 ? request.destroy() : setImmediate(wait))
+      wait()
+    }
+  })
+}
+
+/** What llm-limit charged, from its settlement events, and how many decisions it admitted. */
+export function chargedLedger() {
+  const charged = { tokens: 0, costMicroUsd: 0, settled: 0, released: 0 }
+  const byId = new Map<string, CommitEvent>()
+  const onCommit = (event: CommitEvent) => {
+    charged.settled++
+    const body = event.decision.llm?.body
+    if (body !== undefined) byId.set(idOf(body), event)
+    if (event.usage === undefined) {
+      charged.released++
+      return
+    }
+    charged.tokens += event.usage.inputTokens + event.usage.outputTokens
+    charged.costMicroUsd += event.costMicroUsd
+  }
+  return { charged, byId, onCommit }
+}
+
+/** Waits until every admitted decision settled, or fails after 10 s. */
+export async function settled(admitted: () => number, settledCount: () => number): Promise<void> {
+  const deadline = Date.now() + 10_000
+  while (settledCount() < admitted()) {
+    if (Date.now() > deadline)
+      throw new Error(`${admitted() - settledCount()} admitted decisions never settled.`)
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+}
+
+type AppFactory = typeof expressApp
+
+const FRAMEWORKS: [string, AppFactory][] = [
+  ['express', expressApp],
+  ['koa', koaApp],
+  ['hono on @hono/node-server', honoApp],
+]
+
+describe.each(FRAMEWORKS)('ledger through %s', (name, appOf) => {
+  it(`after ${REQUESTS} mixed requests the provider never billed more than llm-limit charged, and no rule admitted more than its limit`, async () => {
+    const { charged, onCommit, byId } = chargedLedger()
+    let admitted = 0
+    const deniedBy = new Map<string | undefined, number>()
+    const options: LimiterOptions = {
+      store: memoryStore({ now: () => FROZEN }),
+      rules: [
+        { name: 'tokens', by: 'global', tokens: TOKEN_LIMIT, per: '1h', algorithm: 'fixed-window' },
+        {
+          name: 'usd',
+          by: 'global',
+          models: ['claude-*'],
+          costUsd: COST_LIMIT_USD,
+          per: '1h',
+          algorithm: 'fixed-window',
+        },
+        { name: 'par', by: 'global', concurrent: 1_000_000 },
+      ],
+      validations: false,
+      events: {
+        onCommit,
+        onDeny: (decision) => deniedBy.set(decision.rule, (deniedBy.get(decision.rule) ?? 0) + 1),
+        onDecision: (decision) => {
+          if (decision.allowed && decision.llm !== undefined) admitted++
+        },
+      },
+    }
+    let provider: FakeProvider | undefined
+    const app = await appOf(options, (limiter) => {
+      provider = new FakeProvider(() => limiter)
+      return provider
+    })
+    const agent = new http.Agent({ keepAlive: true, maxSockets: IN_FLIGHT })
+    const rng = random(20_261_205)
+    const restoreError = console.error
+    console.error = () => {}
+    try {
+      let next = 0
+      const worker = async () => {
+        while (next < REQUESTS) {
+          const id = `r${next++}`
+          const script = randomScript(rng)
+          const body = bodyOf(script, id, 12 + rng.int(40))
+          const contentType = rng.pick(['json', 'json', 'text', 'none', 'form'] as ContentType[])
+          const client = rng.pick(['read', 'read', 'read', 'abort-before', 'abort-during'] as Client[])
+          await send(app.port, agent, script, body, contentType, client, rng.int(6))
+        }
+      }
+      await Promise.all(Array.from({ length: IN_FLIGHT }, worker))
+      await settled(
+        () => admitted,
+        () => charged.settled,
+      )
+      const peek = await app.limiter.check({
+        method: 'POST',
+        path: '/v1/messages',
+        headers: {},
+        ip: '127.0.0.1',
+        body: { model: 'claude-3-5-haiku', messages: [], max_tokens: 0 },
+      })
+      const rule = (name: string) => peek.rules.find((state) => state.name === name)!
+      const billed = provider!.totals()
+      console.info(
+        `[ledger ${name}] ${REQUESTS} requests, admitted ${admitted}, denied ${JSON.stringify([...deniedBy])}; billed ${billed.tokens} tokens / ${billed.costMicroUsd} µUSD, charged ${charged.tokens} / ${charged.costMicroUsd}`,
+      )
+      // Both budgets were reached, so both limits were tested.
+      expect(deniedBy.get('tokens') ?? 0).toBeGreaterThan(0)
+      expect(deniedBy.get('usd') ?? 0).toBeGreaterThan(0)
+      expect(admitted).toBeGreaterThan(REQUESTS / 10)
+      // What the store holds is exactly what was charged, never more than the limit, never less than billed.
+      const usedTokens = TOKEN_LIMIT - rule('tokens').remaining
+      expect(usedTokens).toBe(charged.tokens)
+      expect(usedTokens).toBeLessThanOrEqual(TOKEN_LIMIT)
+      expect(billed.tokens).toBeLessThanOrEqual(charged.tokens)
+      // Dollar rules report dollars; the store counts whole micro-USD. Only Anthropic calls count here.
+      const usd = rule('usd')
+      const usedCost = Math.round((usd.limit - usd.remaining) * 1e6)
+      let chargedCost = 0
+      for (const event of byId.values())
+        if (event.usage !== undefined && event.decision.model?.startsWith('claude'))
+          chargedCost += event.costMicroUsd
+      let billedCost = 0
+      for (const bill of provider!.bills.values())
+        if (bill.model.startsWith('claude'))
+          billedCost += costMicroUsd(
+            { inputTokens: bill.input, outputTokens: bill.output },
+            resolvePrice(bill.model),
+          )
+      expect(usedCost).toBe(chargedCost)
+      expect(usedCost).toBeLessThanOrEqual(Math.round(COST_LIMIT_USD * 1e6))
+      expect(billedCost).toBeLessThanOrEqual(chargedCost)
+      // Zero leases held: the peek holds the only one.
+      expect(rule('par').remaining).toBe(1_000_000 - 1)
+    } finally {
+      console.error = restoreError
+      agent.destroy()
+      await app.close()
+    }
+  }, 120_000)
+})
