@@ -1,24 +1,22 @@
 import http from 'node:http'
-import {
-  type CommitEvent,
-  costMicroUsd,
-  type LimiterOptions,
-  memoryStore,
-  resolvePrice,
-} from '@llm-limit/core'
+import { costMicroUsd, type LimiterOptions, memoryStore, resolvePrice } from '@llm-limit/core'
 import { describe, expect, it } from 'vitest'
 import {
   type Behaviour,
   bodyOf,
+  type Client,
+  type ContentType,
+  chargedLedger,
   type DeltaKind,
   expressApp,
   FakeProvider,
   honoApp,
-  idOf,
   koaApp,
-  PATHS,
   type ResponsesEnd,
+  random,
   type Script,
+  send,
+  settled,
 } from './ledger-apps.js'
 
 /**
@@ -32,20 +30,6 @@ const TOKEN_LIMIT = REQUESTS * 16
 const COST_LIMIT_USD = (REQUESTS * 5) / 1e6
 const FROZEN = Date.UTC(2026, 5, 10, 12, 30)
 
-type ContentType = 'json' | 'text' | 'none' | 'form'
-type Client = 'read' | 'abort-before' | 'abort-during'
-
-/** A small seeded generator, so a failure can be replayed. */
-function random(seed: number) {
-  let state = seed
-  const next = () => {
-    state = (state * 16_807) % 2_147_483_647
-    return state / 2_147_483_647
-  }
-  const pick = <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)]
-  return { next, pick, int: (max: number) => Math.floor(next() * (max + 1)) }
-}
-
 const BEHAVIOURS: Behaviour[] = [
   'normal',
   'normal',
@@ -58,7 +42,7 @@ const BEHAVIOURS: Behaviour[] = [
   'upstream-error',
 ]
 
-export function randomScript(rng: ReturnType<typeof random>): Script {
+function randomScript(rng: ReturnType<typeof random>): Script {
   const api = rng.pick(['chat', 'chat', 'responses', 'anthropic'] as const)
   const behaviour = rng.pick(BEHAVIOURS)
   const cutting = behaviour !== 'normal' && behaviour !== 'throw-before' && behaviour !== 'upstream-error'
@@ -72,77 +56,6 @@ export function randomScript(rng: ReturnType<typeof random>): Script {
     end: rng.pick(['completed', 'incomplete', 'failed'] as ResponsesEnd[]),
     behaviour,
     cutAt: rng.int(deltas),
-  }
-}
-
-/** Sends one request as a client would, and resolves however it ends (read, aborted or failed). */
-export function send(
-  port: number,
-  agent: http.Agent,
-  script: Script,
-  body: Record<string, unknown>,
-  contentType: ContentType,
-  client: Client,
-  abortAfter: number,
-): Promise<void> {
-  return new Promise((resolve) => {
-    const headers: Record<string, string> = { 'x-script': JSON.stringify(script) }
-    if (contentType === 'json') headers['content-type'] = 'application/json'
-    else if (contentType === 'text') headers['content-type'] = 'text/plain'
-    else if (contentType === 'form') headers['content-type'] = 'application/x-www-form-urlencoded'
-    const request = http.request({
-      host: '127.0.0.1',
-      port,
-      method: 'POST',
-      path: PATHS[script.api],
-      headers,
-      agent: client === 'read' ? agent : false,
-    })
-    request.on('error', () => resolve())
-    request.on('close', () => resolve())
-    request.on('response', (response) => {
-      let seen = 0
-      response.on('data', (chunk: Buffer) => {
-        seen += chunk.toString().split(' the').length - 1
-        if (client === 'abort-during' && seen >= abortAfter) request.destroy()
-      })
-      response.on('error', () => resolve())
-      response.on('end', () => resolve())
-    })
-    request.end(JSON.stringify(body))
-    if (client === 'abort-before') {
-      let ticks = abortAfter
-      const wait = () => (ticks-- <= 0 ? request.destroy() : setImmediate(wait))
-      wait()
-    }
-  })
-}
-
-/** What llm-limit charged, from its settlement events, and how many decisions it admitted. */
-export function chargedLedger() {
-  const charged = { tokens: 0, costMicroUsd: 0, settled: 0, released: 0 }
-  const byId = new Map<string, CommitEvent>()
-  const onCommit = (event: CommitEvent) => {
-    charged.settled++
-    const body = event.decision.llm?.body
-    if (body !== undefined) byId.set(idOf(body), event)
-    if (event.usage === undefined) {
-      charged.released++
-      return
-    }
-    charged.tokens += event.usage.inputTokens + event.usage.outputTokens
-    charged.costMicroUsd += event.costMicroUsd
-  }
-  return { charged, byId, onCommit }
-}
-
-/** Waits until every admitted decision settled, or fails after 10 s. */
-export async function settled(admitted: () => number, settledCount: () => number): Promise<void> {
-  const deadline = Date.now() + 10_000
-  while (settledCount() < admitted()) {
-    if (Date.now() > deadline)
-      throw new Error(`${admitted() - settledCount()} admitted decisions never settled.`)
-    await new Promise((resolve) => setTimeout(resolve, 10))
   }
 }
 

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net'
 import { pipeline, Readable } from 'node:stream'
 import { serve } from '@hono/node-server'
 import {
+  type CommitEvent,
   costMicroUsd,
   type Limiter,
   type LimiterOptions,
@@ -422,4 +423,91 @@ async function listen(server: http.Server): Promise<{ port: number; close: () =>
 function closeServer(server: http.Server): Promise<void> {
   server.closeAllConnections()
   return new Promise((resolve) => server.close(() => resolve()))
+}
+
+/** How the client labels its body. */
+export type ContentType = 'json' | 'text' | 'none' | 'form'
+/** What the client does: read it all, or go away before or during the answer. */
+export type Client = 'read' | 'abort-before' | 'abort-during'
+
+/** A small seeded generator, so a failure can be replayed. */
+export function random(seed: number) {
+  let state = seed
+  const next = () => {
+    state = (state * 16_807) % 2_147_483_647
+    return state / 2_147_483_647
+  }
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)]
+  return { next, pick, int: (max: number) => Math.floor(next() * (max + 1)) }
+}
+
+/** Sends one request as a client would, and resolves however it ends (read, aborted or failed). */
+export function send(
+  port: number,
+  agent: http.Agent,
+  script: Script,
+  body: Record<string, unknown>,
+  contentType: ContentType,
+  client: Client,
+  abortAfter: number,
+): Promise<void> {
+  return new Promise((resolve) => {
+    const headers: Record<string, string> = { 'x-script': JSON.stringify(script) }
+    if (contentType === 'json') headers['content-type'] = 'application/json'
+    else if (contentType === 'text') headers['content-type'] = 'text/plain'
+    else if (contentType === 'form') headers['content-type'] = 'application/x-www-form-urlencoded'
+    const request = http.request({
+      host: '127.0.0.1',
+      port,
+      method: 'POST',
+      path: PATHS[script.api],
+      headers,
+      agent: client === 'read' ? agent : false,
+    })
+    request.on('error', () => resolve())
+    request.on('close', () => resolve())
+    request.on('response', (response) => {
+      let seen = 0
+      response.on('data', (chunk: Buffer) => {
+        seen += chunk.toString().split(' the').length - 1
+        if (client === 'abort-during' && seen >= abortAfter) request.destroy()
+      })
+      response.on('error', () => resolve())
+      response.on('end', () => resolve())
+    })
+    request.end(JSON.stringify(body))
+    if (client === 'abort-before') {
+      let ticks = abortAfter
+      const wait = () => (ticks-- <= 0 ? request.destroy() : setImmediate(wait))
+      wait()
+    }
+  })
+}
+
+/** What llm-limit charged, from its settlement events, and how many decisions it admitted. */
+export function chargedLedger() {
+  const charged = { tokens: 0, costMicroUsd: 0, settled: 0, released: 0 }
+  const byId = new Map<string, CommitEvent>()
+  const onCommit = (event: CommitEvent) => {
+    charged.settled++
+    const body = event.decision.llm?.body
+    if (body !== undefined) byId.set(idOf(body), event)
+    if (event.usage === undefined) {
+      charged.released++
+      return
+    }
+    charged.tokens += event.usage.inputTokens + event.usage.outputTokens
+    charged.costMicroUsd += event.costMicroUsd
+  }
+  return { charged, byId, onCommit }
+}
+
+/** Waits until every admitted decision settled, or fails after 10 s. */
+export async function settled(admitted: () => number, settledCount: () => number): Promise<void> {
+  const deadline = Date.now() + 10_000
+  while (settledCount() < admitted()) {
+    if (Date.now() > deadline)
+      throw new Error(`${admitted() - settledCount()} admitted decisions never settled.`)
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
 }
