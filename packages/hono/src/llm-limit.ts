@@ -66,7 +66,12 @@ export function llmLimit(options: HonoLimitOptions = {}): LlmLimitMiddleware {
       // Read a clone so the handler can still read the original; parsed JSON is cached for it.
       const clone = c.req.raw.clone().body as ReadableStream<Uint8Array>
       const read = await core.readBody(webStreamChunks(clone), headers, mode)
-      if (!read.ok) return errorWebResponse(core.bodyError(read.status, read.message), {})
+      if (!read.ok) {
+        // The unread original pauses Node's request as it fills: let it flow, so node-server can
+        // drain the rest and the client reads its 413 instead of a reset.
+        if (read.status === 413 && incoming !== undefined) incoming.removeAllListeners('data').resume()
+        return errorWebResponse(core.bodyError(read.status, read.message), {})
+      }
       body = read.body
       const cache = (c.req as unknown as { bodyCache?: Record<string, unknown> }).bodyCache
       if (cache && typeof body === 'object' && body !== null) cache.json = Promise.resolve(body)
