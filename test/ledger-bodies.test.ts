@@ -2,7 +2,15 @@ import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { serve } from '@hono/node-server'
-import { type Decision, type LimiterOptions, memoryStore, resetWarnings } from '@llm-limit/core'
+import {
+  type CommitEvent,
+  costMicroUsd,
+  type Decision,
+  type LimiterOptions,
+  memoryStore,
+  resetWarnings,
+  resolvePrice,
+} from '@llm-limit/core'
 import { llmLimit as expressLimit } from '@llm-limit/express'
 import { llmLimit as honoLimit } from '@llm-limit/hono'
 import { llmLimit as koaLimit } from '@llm-limit/koa'
@@ -21,13 +29,20 @@ const MAX_BODY = 64 * 1024
 type Server = { port: number; close: () => Promise<void> }
 type Started = Server & { decisions: Decision[] }
 
-function options(decisions: Decision[], maxBodyBytes = MAX_BODY): LimiterOptions {
+function options(
+  decisions: Decision[],
+  maxBodyBytes = MAX_BODY,
+  onCommit?: (event: CommitEvent) => void,
+): LimiterOptions {
   return {
     store: memoryStore(),
-    rules: [{ name: 'tokens', by: 'global', tokens: 1e9, per: '1h', algorithm: 'fixed-window' }],
+    rules: [
+      { name: 'tokens', by: 'global', tokens: 1e9, per: '1h', algorithm: 'fixed-window' },
+      { name: 'usd', by: 'global', costUsd: 1000, per: '1h', algorithm: 'fixed-window' },
+    ],
     maxBodyBytes,
     validations: false,
-    events: { onDecision: (decision) => void decisions.push(decision) },
+    events: { onDecision: (decision) => void decisions.push(decision), onCommit },
   }
 }
 
@@ -42,44 +57,52 @@ async function listen(server: http.Server): Promise<Server> {
   }
 }
 
-const APPS: [string, (maxBodyBytes?: number) => Promise<Started>][] = [
+/** What the apps answer: an upstream's JSON, with the usage and the model that served it. */
+const ANSWER = {
+  model: 'gpt-4o-2024-08-06',
+  choices: [{ index: 0, message: { role: 'assistant', content: 'Hi' } }],
+  usage: { prompt_tokens: 1000, completion_tokens: 500, total_tokens: 1500 },
+}
+
+const APPS: [string, (maxBodyBytes?: number, onCommit?: (event: CommitEvent) => void) => Promise<Started>][] =
   [
-    'express',
-    async (maxBodyBytes) => {
-      const decisions: Decision[] = []
-      const app = express()
-      app.use(expressLimit(options(decisions, maxBodyBytes)))
-      app.post(/.*/, (_req, res) => {
-        res.json({ ok: true })
-      })
-      return { decisions, ...(await listen(http.createServer(app))) }
-    },
-  ],
-  [
-    'koa',
-    async (maxBodyBytes) => {
-      const decisions: Decision[] = []
-      const app = new Koa()
-      app.use(koaLimit(options(decisions, maxBodyBytes)))
-      app.use((ctx) => {
-        ctx.body = { ok: true }
-      })
-      return { decisions, ...(await listen(http.createServer(app.callback()))) }
-    },
-  ],
-  [
-    'hono on @hono/node-server',
-    async (maxBodyBytes) => {
-      const decisions: Decision[] = []
-      const app = new Hono()
-      app.use('*', honoLimit(options(decisions, maxBodyBytes)))
-      app.post('*', (c) => c.json({ ok: true }))
-      const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }) as http.Server
-      await new Promise<void>((resolve) => server.once('listening', resolve))
-      return { decisions, ...(await listen(server)) }
-    },
-  ],
-]
+    [
+      'express',
+      async (maxBodyBytes, onCommit) => {
+        const decisions: Decision[] = []
+        const app = express()
+        app.use(expressLimit(options(decisions, maxBodyBytes, onCommit)))
+        app.post(/.*/, (_req, res) => {
+          res.json(ANSWER)
+        })
+        return { decisions, ...(await listen(http.createServer(app))) }
+      },
+    ],
+    [
+      'koa',
+      async (maxBodyBytes, onCommit) => {
+        const decisions: Decision[] = []
+        const app = new Koa()
+        app.use(koaLimit(options(decisions, maxBodyBytes, onCommit)))
+        app.use((ctx) => {
+          ctx.body = ANSWER
+        })
+        return { decisions, ...(await listen(http.createServer(app.callback()))) }
+      },
+    ],
+    [
+      'hono on @hono/node-server',
+      async (maxBodyBytes, onCommit) => {
+        const decisions: Decision[] = []
+        const app = new Hono()
+        app.use('*', honoLimit(options(decisions, maxBodyBytes, onCommit)))
+        app.post('*', (c) => c.json(ANSWER))
+        const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }) as http.Server
+        await new Promise<void>((resolve) => server.once('listening', resolve))
+        return { decisions, ...(await listen(server)) }
+      },
+    ],
+  ]
 
 function post(
   port: number,
@@ -213,6 +236,31 @@ describe('a body parser that left raw bytes or text (Express)', () => {
       expect(response.status).toBe(200)
       expect(decisions.at(-1)?.llm?.model).toBe('gpt-4o-mini')
       expect(typeof kept === 'string' || Buffer.isBuffer(kept)).toBe(true)
+    },
+  )
+})
+
+describe('a call llm-limit could not estimate', () => {
+  it.each(APPS)(
+    '%s: the usage its response reports is charged, priced by the model the response names',
+    async (_name, start) => {
+      const commits: CommitEvent[] = []
+      started = await start(MAX_BODY, (event) => void commits.push(event))
+      // The app's own request shape, which no LLM API uses: nothing to estimate before the call.
+      const response = await post(
+        started.port,
+        '/api/ask',
+        JSON.stringify({ question: 'hi' }),
+        'application/json',
+      )
+      expect(response.status).toBe(200)
+      expect(started.decisions.at(-1)?.llm).toBeUndefined()
+      for (let i = 0; i < 100 && commits.length === 0; i++)
+        await new Promise((resolve) => setTimeout(resolve, 5))
+      expect(commits[0].usage).toEqual({ inputTokens: 1000, outputTokens: 500, model: 'gpt-4o-2024-08-06' })
+      expect(commits[0].costMicroUsd).toBe(
+        costMicroUsd({ inputTokens: 1000, outputTokens: 500 }, resolvePrice('gpt-4o')),
+      )
     },
   )
 })
