@@ -41,19 +41,20 @@ export function llmLimit(options: LimiterOptions = {}): LlmLimitMiddleware {
     // Node's request directly: Koa's delegating getters cost a call each on every request.
     const req = ctx.req
     const headers = req.headers
+    // `ctx.path` and `ctx.ip` stay Koa's: they honour mounting and `app.proxy`.
+    const path = ctx.path
     const mode =
       ctx.request.body === undefined
-        ? core.readMode(req.method as string, ctx.path, headers['content-type'] || undefined)
+        ? core.readMode(req.method as string, path, headers['content-type'] || undefined)
         : undefined
     if (mode !== undefined && req.readable) {
       const read = await core.readBody(req, headers, mode)
       if (!read.ok) return send(ctx, core.bodyError(read.status, read.message))
       ctx.request.body = read.body
     }
-    // `ctx.path` and `ctx.ip` stay Koa's: they honour mounting and `app.proxy`.
     const request = {
       method: req.method as string,
-      path: ctx.path,
+      path,
       headers,
       ip: ctx.ip,
       body: ctx.request.body,
