@@ -26,18 +26,25 @@ export class ResponseTracker {
     if (stripUsageChunk) this.filter = new UsageChunkFilter()
   }
 
-  /** Called once when the status and headers are known. */
-  headers(status: number, contentType: string | undefined, contentEncoding?: string): void {
+  /**
+   * Called once when the status and headers are known. `fixedLength`: a `Content-Length` went out
+   * that the body must match, so nothing can be taken out of it.
+   */
+  headers(
+    status: number,
+    contentType: string | undefined,
+    contentEncoding?: string,
+    fixedLength = false,
+  ): void {
     this.status = status
     const type = contentType?.toLowerCase() ?? ''
     // Providers answer errors in JSON; an HTML or text 5xx is the app's own failure page.
     this.textError = status >= 500 && !type.includes('json') && !type.includes('event-stream')
     const stream = type.includes('event-stream')
-    // Only an unencoded event stream of the status the client expects can be edited chunk by chunk.
-    if (
-      this.filter !== undefined &&
-      (!stream || status >= 400 || (contentEncoding ?? 'identity') !== 'identity')
-    )
+    // Only an unencoded event stream of the status the client expects, with no length it must
+    // keep, can be edited chunk by chunk.
+    const encoded = (contentEncoding ?? 'identity') !== 'identity'
+    if (this.filter !== undefined && (!stream || status >= 400 || encoded || fixedLength))
       this.filter = undefined
     if (this.decision.settled) return
     const model = this.decision.model

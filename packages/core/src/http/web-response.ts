@@ -55,6 +55,8 @@ export function trackWebResponse(
   }
   const merged = new Headers(res.headers)
   for (const name in headers) merged.set(name, headers[name])
+  // The usage chunk is taken out of the body, so its declared length no longer holds.
+  if (tracker?.filter !== undefined) merged.delete('content-length')
   return new Response(body, { status: res.status, statusText: res.statusText, headers: merged })
 }
 
