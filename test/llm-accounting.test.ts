@@ -35,6 +35,12 @@ function requestOf(limiter: ReturnType<typeof createLimiter>, total: number): Li
   return chatRequest(total - input)
 }
 
+/** The same request, streamed. */
+const streaming = (request: LimitRequest): LimitRequest => ({
+  ...request,
+  body: { ...(request.body as object), stream: true },
+})
+
 const remaining = async (limiter: ReturnType<typeof createLimiter>, name: string) =>
   (await limiter.check({ method: 'GET', path: '/peek', headers: {}, ip: '198.51.100.1' })).rules.find(
     (rule) => rule.name === name,
@@ -108,9 +114,9 @@ describe('responses settle reservations and leases exactly once', () => {
     expect(await remaining(limiter, 'tpm')).toBe(10_000 - 42)
   })
 
-  it('a stream aborted halfway charges only what streamed', async () => {
+  it('a stream aborted halfway charges its input and what streamed', async () => {
     const { limiter } = fixture([{ name: 'tpm', tokens: 10_000, per: '1h', algorithm: 'fixed-window' }])
-    const decision = await limiter.check(requestOf(limiter, 1000))
+    const decision = await limiter.check(streaming(requestOf(limiter, 1000)))
     const tracker = trackResponse(decision, limiter)!
     tracker.headers(200, 'text/event-stream')
     tracker.chunk(
@@ -128,7 +134,7 @@ describe('responses settle reservations and leases exactly once', () => {
       { name: 'tpm', tokens: 1e9, per: '1h', algorithm: 'fixed-window' },
       { name: 'par', concurrent: 128 },
     ])
-    const request = requestOf(limiter, 200)
+    const request = streaming(requestOf(limiter, 200))
     let expected = 0
     let random = 42
     const next = () => {
@@ -157,7 +163,9 @@ describe('responses settle reservations and leases exactly once', () => {
           tracker.finish()
           expected += 10
         } else if (kind === 3) {
+          // A client gone before any output: the prompt reached the provider, so its input is charged.
           tracker.abort()
+          expected += decision.estimate.inputTokens
         } else {
           await decision.commit({ inputTokens: 1, outputTokens: 1 })
           tracker.finish()
@@ -173,6 +181,123 @@ describe('responses settle reservations and leases exactly once', () => {
     // The peek itself holds one lease.
     expect(peek.rules.find((rule) => rule.name === 'par')?.remaining).toBe(127)
     expect(1e9 - (peek.rules.find((rule) => rule.name === 'tpm')?.remaining ?? 0)).toBe(expected)
+  })
+})
+
+describe('what each ending charges (the table in docs/rules.md)', () => {
+  const sse = (...events: (object | string)[]) =>
+    events.map((event) => `data: ${typeof event === 'string' ? event : JSON.stringify(event)}\n\n`).join('')
+  const words = ' one two three'
+  type Ending = (tracker: NonNullable<ReturnType<typeof trackResponse>>) => void
+  const endings: [string, boolean, Ending, (input: number, streamed: number, reserved: number) => number][] =
+    [
+      [
+        'success with usage',
+        true,
+        (t) => {
+          t.headers(200, 'text/event-stream')
+          t.chunk(
+            sse(
+              { choices: [{ delta: { content: words } }] },
+              { choices: [], usage: { prompt_tokens: 40, completion_tokens: 3 } },
+              '[DONE]',
+            ),
+          )
+          t.finish()
+        },
+        () => 43,
+      ],
+      [
+        'success without usage',
+        true,
+        (t) => {
+          t.headers(200, 'text/event-stream')
+          t.chunk(sse({ choices: [{ delta: { content: words } }] }, '[DONE]'))
+          t.finish()
+        },
+        (_input, _streamed, reserved) => reserved,
+      ],
+      [
+        'upstream error status without usage',
+        true,
+        (t) => {
+          t.headers(429, 'application/json')
+          t.chunk('{"error":{"message":"slow down"}}')
+          t.finish()
+        },
+        () => 0,
+      ],
+      ['client abort before any output', true, (t) => t.abort(), (input) => input],
+      [
+        'client abort after output',
+        true,
+        (t) => {
+          t.headers(200, 'text/event-stream')
+          t.chunk(sse({ choices: [{ delta: { content: words } }] }))
+          t.abort()
+        },
+        (input, streamed) => input + streamed,
+      ],
+      [
+        'stream cut by the upstream (ended without its closing event)',
+        true,
+        (t) => {
+          t.headers(200, 'text/event-stream')
+          t.chunk(sse({ choices: [{ delta: { content: words } }] }))
+          t.finish()
+        },
+        (input, streamed) => input + streamed,
+      ],
+      [
+        'handler failure (an HTML 500 from the framework)',
+        true,
+        (t) => {
+          t.headers(500, 'text/html; charset=utf-8')
+          t.chunk('<pre>Internal Server Error</pre>')
+          t.finish()
+        },
+        (input) => input,
+      ],
+      [
+        'Responses response.incomplete',
+        true,
+        (t) => {
+          t.headers(200, 'text/event-stream')
+          t.chunk(
+            sse({ type: 'response.incomplete', response: { usage: { input_tokens: 40, output_tokens: 7 } } }),
+          )
+          t.finish()
+        },
+        () => 47,
+      ],
+      [
+        'Responses response.failed',
+        true,
+        (t) => {
+          t.headers(200, 'text/event-stream')
+          t.chunk(
+            sse({ type: 'response.failed', response: { usage: { input_tokens: 40, output_tokens: 0 } } }),
+          )
+          t.finish()
+        },
+        () => 40,
+      ],
+      ['a non-streamed call cut short', false, (t) => t.abort(), (_input, _streamed, reserved) => reserved],
+    ]
+
+  it.each(endings)('%s', async (_name, stream, end, charged) => {
+    const { limiter } = fixture([{ name: 'tpm', tokens: 10_000, per: '1h', algorithm: 'fixed-window' }])
+    const request = requestOf(limiter, 200)
+    ;(request.body as Record<string, unknown>).stream = stream
+    const decision = await limiter.check(request)
+    end(trackResponse(decision, limiter)!)
+    await Promise.resolve()
+    const streamed = limiter.estimator.countText(words, 'gpt-4o-mini')
+    expect(streamed).toBe(3)
+    const { inputTokens, outputTokens } = decision.estimate
+    expect(10_000 - ((await remaining(limiter, 'tpm')) ?? 0)).toBe(
+      charged(inputTokens, streamed, inputTokens + outputTokens),
+    )
   })
 })
 

@@ -8,7 +8,9 @@ const port = Number(process.env.PORT ?? 8789)
 const app = new Hono()
 app.use('/v1/*', llmLimit({ rules: demoRules }))
 app.post('/v1/chat/completions', async (c) => {
-  // llmLimit already parsed a JSON body, so c.req.json() returns the cached value; without one it throws.
+  // llmLimit read and counted this body whatever its content type said (text/plain or none too), or
+  // answered 400 when it is not JSON, so c.req.json() returns the value it cached. Only an empty body
+  // is left for c.req.json() to reject.
   const body: unknown = await c.req.json().catch(() => undefined)
   const answer = fakeChatCompletion(body, c.get('llmLimit').estimate.inputTokens)
   if (answer.kind === 'json') return c.json(answer.body, answer.status as ContentfulStatusCode)

@@ -29,7 +29,13 @@ export {
   resolveHeaderOptions,
 } from './http/format-headers.js'
 export { createMiddlewareCore, type MiddlewareCore, type Outcome } from './http/middleware-core.js'
-export { type BodyResult, isJsonContentType, parseJsonText, readJsonBody } from './http/read-body.js'
+export {
+  type BodyResult,
+  isJsonContentType,
+  parseJsonText,
+  type ReadMode,
+  readJsonBody,
+} from './http/read-body.js'
 export { ResponseTracker, trackResponse } from './http/response-tracker.js'
 export { type NodeResponse, trackNodeResponse } from './http/track-node-response.js'
 export { errorWebResponse, trackWebResponse, webStreamChunks } from './http/web-response.js'

@@ -1,11 +1,10 @@
 import {
   createMiddlewareCore,
   type Decision,
-  isJsonContentType,
   type Limiter,
   type LimiterOptions,
   type Outcome,
-  readJsonBody,
+  type ReadMode,
   trackInFlight,
   trackNodeResponse,
 } from '@llm-limit/core'
@@ -46,26 +45,33 @@ export function llmLimit(options: LimiterOptions = {}): LlmLimitMiddleware {
       return
     }
     try {
-      // Each property is read once, and `readable` only for a JSON body.
+      // Each property is read once, and `readable` only for a body llmLimit must read itself.
       const headers = req.headers
       const body = req.body
-      if (body === undefined && isJsonContentType(headers['content-type']) && req.readable) {
-        readBody(req, res, headers).then((read) => read && decide(req, res, next, headers, req.body), next)
-      } else decide(req, res, next, headers, body)
+      const method = req.method
+      const url = req.originalUrl
+      const query = url.indexOf('?')
+      const path = query < 0 ? url : url.slice(0, query)
+      const mode = body === undefined ? core.readMode(method, path, headers['content-type']) : undefined
+      if (mode !== undefined && req.readable) {
+        readBody(req, res, headers, mode).then(
+          (read) => read && decide(req, res, next, method, path, headers, req.body),
+          next,
+        )
+      } else decide(req, res, next, method, path, headers, body)
     } catch (error) {
       next(error)
     }
   } as LlmLimitMiddleware
 
-  /** Reads and parses the JSON body itself when no parser ran; false when it answered an error. */
-  async function readBody(req: Request, res: Response, headers: Request['headers']): Promise<boolean> {
-    const read = await readJsonBody(
-      req,
-      headers['content-type'],
-      core.maxBodyBytes,
-      headers['content-length'],
-      headers['content-encoding'],
-    )
+  /** Reads and parses the body itself when no parser ran; false when it answered an error. */
+  async function readBody(
+    req: Request,
+    res: Response,
+    headers: Request['headers'],
+    mode: ReadMode,
+  ): Promise<boolean> {
+    const read = await core.readBody(req, headers, mode)
     if (!read.ok) return send(res, core.bodyError(read.status, read.message), {})
     req.body = read.body
     return true
@@ -76,19 +82,13 @@ export function llmLimit(options: LimiterOptions = {}): LlmLimitMiddleware {
     req: Request,
     res: Response,
     next: NextFunction,
+    method: string,
+    path: string,
     headers: Request['headers'],
     body: unknown,
   ): void {
-    const url = req.originalUrl
-    const query = url.indexOf('?')
     const socket = req.socket
-    const request = {
-      method: req.method,
-      path: query < 0 ? url : url.slice(0, query),
-      headers,
-      ip: req.ip ?? socket.remoteAddress,
-      body,
-    }
+    const request = { method, path, headers, ip: req.ip ?? socket.remoteAddress, body }
     const outcome = core.handle(request, req, socket.remoteAddress)
     if (outcome instanceof Promise) outcome.then((ready) => proceed(ready, req, res, next), next)
     else proceed(outcome, req, res, next)

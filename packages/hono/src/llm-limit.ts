@@ -4,11 +4,9 @@ import {
   createMiddlewareCore,
   type Decision,
   errorWebResponse,
-  isJsonContentType,
   type Limiter,
   type LimiterOptions,
   type NodeResponse,
-  readJsonBody,
   trackInFlight,
   trackNodeResponse,
   trackWebResponse,
@@ -44,8 +42,6 @@ export type LlmLimitMiddleware = MiddlewareHandler & {
   limiter: Limiter
 }
 
-const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
-
 /** What @hono/node-server puts in `c.env`: Node's own request and response. */
 type NodeBindings = { incoming?: IncomingMessage; outgoing?: NodeResponse & ServerResponse }
 
@@ -67,21 +63,20 @@ export function llmLimit(options: HonoLimitOptions = {}): LlmLimitMiddleware {
     const headers = incoming?.headers ?? Object.fromEntries(c.req.raw.headers)
     const type = headers['content-type'] as string | undefined
     let body: unknown
-    if (BODY_METHODS.has(c.req.method) && isJsonContentType(type)) {
-      // Read a clone so the handler can still read the original; the parsed JSON is cached for it.
+    const mode = core.readMode(c.req.method, c.req.path, type)
+    if (mode !== undefined && c.req.raw.body !== null) {
+      // Read a clone so the handler can still read the original; parsed JSON is cached for it.
       const clone = c.req.raw.clone().body as ReadableStream<Uint8Array>
-      const contentLength = headers['content-length'] as string | undefined
-      const read = await readJsonBody(
-        webStreamChunks(clone),
-        type,
-        core.maxBodyBytes,
-        contentLength,
-        headers['content-encoding'] as string | undefined,
-      )
-      if (!read.ok) return errorWebResponse(core.bodyError(read.status, read.message), {})
+      const read = await core.readBody(webStreamChunks(clone), headers, mode)
+      if (!read.ok) {
+        // The unread original pauses Node's request as it fills: let it flow, so node-server can
+        // drain the rest and the client reads its 413 instead of a reset.
+        if (read.status === 413 && incoming !== undefined) incoming.removeAllListeners('data').resume()
+        return errorWebResponse(core.bodyError(read.status, read.message), {})
+      }
       body = read.body
       const cache = (c.req as unknown as { bodyCache?: Record<string, unknown> }).bodyCache
-      if (cache && body !== undefined) cache.json = Promise.resolve(body)
+      if (cache && typeof body === 'object' && body !== null) cache.json = Promise.resolve(body)
     }
     const request = { method: c.req.method, path: c.req.path, headers, ip: getIp(c), body }
     const handled = core.handle(request, c.req.raw, incoming?.socket?.remoteAddress)
@@ -97,11 +92,18 @@ export function llmLimit(options: HonoLimitOptions = {}): LlmLimitMiddleware {
       if (outcome.tracker) trackNodeResponse(outgoing, outcome.tracker)
     } else if (outcome.tracker) settleBeforeExit(c, outcome.decision, outcome.tracker)
     trackInFlight(1)
+    let pending: Promise<void>
     try {
-      await next()
+      pending = next()
     } finally {
+      // Only the synchronous part of the handler counts as "inside": requests waiting on I/O do not.
       trackInFlight(-1)
     }
+    await pending
+    // Hono catches a handler's throw and keeps it on `c.error`; a thrown 4xx is the app refusing the call.
+    const error = c.error as { status?: unknown } | undefined
+    if (error !== undefined && !(typeof error.status === 'number' && error.status < 500))
+      outcome.tracker?.fail()
     if (onNode) return
     const res = trackWebResponse(c.res, outcome.headers, outcome.tracker)
     if (res !== c.res) {

@@ -3,10 +3,8 @@ import {
   createMiddlewareCore,
   type Decision,
   type ErrorResponse,
-  isJsonContentType,
   type Limiter,
   type LimiterOptions,
-  readJsonBody,
   trackInFlight,
   trackNodeResponse,
 } from '@llm-limit/core'
@@ -43,23 +41,20 @@ export function llmLimit(options: LimiterOptions = {}): LlmLimitMiddleware {
     // Node's request directly: Koa's delegating getters cost a call each on every request.
     const req = ctx.req
     const headers = req.headers
-    const type = headers['content-type'] || undefined
-    if (isJsonContentType(type) && ctx.request.body === undefined && req.readable) {
-      const contentLength = headers['content-length'] || undefined
-      const read = await readJsonBody(
-        req,
-        type,
-        core.maxBodyBytes,
-        contentLength,
-        headers['content-encoding'],
-      )
+    // `ctx.path` and `ctx.ip` stay Koa's: they honour mounting and `app.proxy`.
+    const path = ctx.path
+    const mode =
+      ctx.request.body === undefined
+        ? core.readMode(req.method as string, path, headers['content-type'] || undefined)
+        : undefined
+    if (mode !== undefined && req.readable) {
+      const read = await core.readBody(req, headers, mode)
       if (!read.ok) return send(ctx, core.bodyError(read.status, read.message))
       ctx.request.body = read.body
     }
-    // `ctx.path` and `ctx.ip` stay Koa's: they honour mounting and `app.proxy`.
     const request = {
       method: req.method as string,
-      path: ctx.path,
+      path,
       headers,
       ip: ctx.ip,
       body: ctx.request.body,
@@ -75,13 +70,20 @@ export function llmLimit(options: LimiterOptions = {}): LlmLimitMiddleware {
     // Koa writes the body to Node's response after the middleware chain returns, so the tracker sees it there.
     if (tracker) trackNodeResponse(res, tracker)
     trackInFlight(1)
+    let pending: Promise<unknown>
     try {
-      await next()
-    } catch (error) {
-      tracker?.abort()
-      throw error
+      pending = next()
     } finally {
+      // Only the synchronous part of the handler counts as "inside": requests waiting on I/O do not.
       trackInFlight(-1)
+    }
+    try {
+      await pending
+    } catch (error) {
+      // A thrown 4xx (`ctx.throw(400)`) is the app refusing the call; anything else may come after it began.
+      const status = (error as { status?: unknown } | null)?.status
+      if (!(typeof status === 'number' && status < 500)) tracker?.fail()
+      throw error
     }
   } as LlmLimitMiddleware
 

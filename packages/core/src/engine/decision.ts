@@ -1,6 +1,6 @@
 import type { LlmRequest } from '../llm/index.js'
 import type { Store, StoreCheck, StoreContext } from '../store/store.js'
-import type { Estimate, Identity, Measure, Reason, RuleState, Usage } from '../types.js'
+import type { Estimate, Identity, LimitRequest, Measure, Reason, RuleState, Usage } from '../types.js'
 import type { Priority } from './options.js'
 import type { CompiledPlan } from './resolve-options.js'
 import type { RuleSet } from './rule-set.js'
@@ -67,6 +67,7 @@ export interface Settler {
 
 /** What is known about a request before the store is asked; also the store context of its settlement. */
 export interface DecisionContext extends StoreContext {
+  readonly request: LimitRequest
   readonly identity: Identity
   readonly plan: CompiledPlan | undefined
   readonly priority: Priority

@@ -162,10 +162,14 @@ export class LimitDecision implements Decision {
     const { store, result, context } = this
     if (store !== undefined && result !== undefined && context.applied.reserves) {
       const rules = context.applied.rules
+      // A call that could not be estimated may still report its usage in the response (the model
+      // taken from it): its token and dollar rules are kept at zero, to be charged then.
+      const unestimated = context.llm === undefined && carriesBody(context.request.method)
       for (let i = 0; i < rules.length; i++) {
         const measure = rules[i].measure
         const check = context.checks[i]
-        if (measure === 'requests' || check.cost === 0) continue
+        if (measure === 'requests' || (check.cost === 0 && !(unestimated && measure !== 'concurrent')))
+          continue
         reserved.push({ check, window: result.results[i].window, measure })
       }
     }
@@ -193,6 +197,12 @@ export class LimitDecision implements Decision {
     }
     this.settler?.settled(this, usage, cost)
   }
+}
+
+/** Methods whose requests can be LLM calls (never GET, HEAD, OPTIONS or DELETE). */
+function carriesBody(method: string): boolean {
+  const upper = method.toUpperCase()
+  return upper === 'POST' || upper === 'PUT' || upper === 'PATCH'
 }
 
 // `check()` resolves a promise with the decision, and resolving looks up `then` on it. Without this

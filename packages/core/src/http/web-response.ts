@@ -48,12 +48,15 @@ export function trackWebResponse(
   }
   let body = res.body
   if (tracker) {
-    tracker.headers(res.status, res.headers.get('content-type') ?? undefined)
+    const type = res.headers.get('content-type') ?? undefined
+    tracker.headers(res.status, type, res.headers.get('content-encoding') ?? undefined)
     if (body) body = tee(body, tracker)
     else tracker.finish()
   }
   const merged = new Headers(res.headers)
   for (const name in headers) merged.set(name, headers[name])
+  // The usage chunk is taken out of the body, so its declared length no longer holds.
+  if (tracker?.filter !== undefined) merged.delete('content-length')
   return new Response(body, { status: res.status, statusText: res.statusText, headers: merged })
 }
 
@@ -62,17 +65,32 @@ function tee(
   tracker: ResponseTracker,
 ): ReadableStream<Uint8Array<ArrayBuffer>> {
   const reader = body.getReader()
+  const encoder = new TextEncoder()
   return new ReadableStream<Uint8Array<ArrayBuffer>>({
     async pull(controller) {
       try {
-        const { done, value } = await reader.read()
-        if (done) {
-          tracker.finish()
-          controller.close()
-          return
+        // A pull must enqueue or close, or the stream stalls: read on while the filter holds everything back.
+        for (;;) {
+          const { done, value } = await reader.read()
+          const filter = tracker.filter
+          if (done) {
+            const rest = filter?.end()
+            if (rest) controller.enqueue(encoder.encode(rest))
+            tracker.finish()
+            controller.close()
+            return
+          }
+          tracker.chunk(value)
+          if (filter === undefined) {
+            controller.enqueue(value as Uint8Array<ArrayBuffer>)
+            return
+          }
+          const out = filter.write(value)
+          if (out !== '') {
+            controller.enqueue(encoder.encode(out))
+            return
+          }
         }
-        tracker.chunk(value)
-        controller.enqueue(value as Uint8Array<ArrayBuffer>)
       } catch (error) {
         tracker.abort()
         controller.error(error)

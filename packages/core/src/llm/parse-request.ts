@@ -70,6 +70,21 @@ export function apiForPath(path: string, body?: unknown): LlmApi | undefined {
   return apiForRoute(routePath(path), body)
 }
 
+/**
+ * Whether a request must be read as an LLM call whatever its content type: `'llm'` for a path only
+ * an LLM API uses (`/chat/completions`), `'maybe'` for the endings other apps share (the body
+ * decides), undefined for any other path or a method that carries no call (GET, HEAD, OPTIONS, DELETE).
+ */
+export function llmRouteKind(method: string, path: string): 'llm' | 'maybe' | undefined {
+  const upper = method.toUpperCase()
+  if (upper === 'GET' || upper === 'HEAD' || upper === 'OPTIONS' || upper === 'DELETE') return undefined
+  const route = routePath(path)
+  if (route.endsWith(LLM_ONLY_ROUTE)) return 'llm'
+  if (COUNTING_ROUTES.some((suffix) => route.endsWith(suffix))) return undefined
+  for (const [suffix] of SHARED_ROUTES) if (route.endsWith(suffix)) return 'maybe'
+  return undefined
+}
+
 function apiForRoute(route: string, body: unknown): LlmApi | undefined {
   if (route.endsWith(LLM_ONLY_ROUTE)) return 'openai-chat'
   if (geminiRoute(route)) return 'gemini-generate-content'

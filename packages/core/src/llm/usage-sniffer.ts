@@ -8,8 +8,21 @@ export interface UsageSniffer {
   write(chunk: Uint8Array | string): void
   /** The provider's final usage, once the body is complete; undefined when it reported none. */
   end(): Usage | undefined
-  /** What has streamed so far (for aborted streams): input if reported, output counted from the text. */
-  streamed(): Usage
+  /**
+   * What has streamed so far (for cut streams): input when the provider reported it, output counted
+   * from every streamed delta (text, reasoning, tool-call arguments), at least one token a delta.
+   */
+  streamed(): StreamedUsage
+  /** True when the body ended without its format's closing event (`[DONE]`, `message_stop`, a final `response.*`). */
+  cut(): boolean
+}
+
+/** Usage seen in a stream that may have been cut: input only when the provider reported it. */
+export interface StreamedUsage {
+  /** Input tokens the provider reported (Anthropic `message_start`), else undefined. */
+  inputTokens: number | undefined
+  /** Output tokens streamed so far. */
+  outputTokens: number
 }
 
 /** Options of `createUsageSniffer()`. */
@@ -32,7 +45,12 @@ export function createUsageSniffer(
   const countText = options.countText ?? ((text: string) => Math.ceil(text.length / 4))
   if (type.includes('text/event-stream')) return new SseSniffer(countText)
   if (type.includes('json')) return new JsonSniffer(options.maxBufferBytes ?? 4 * 1024 * 1024)
-  return { write() {}, end: () => undefined, streamed: () => ({ inputTokens: 0, outputTokens: 0 }) }
+  return {
+    write() {},
+    end: () => undefined,
+    streamed: () => ({ inputTokens: undefined, outputTokens: 0 }),
+    cut: () => false,
+  }
 }
 
 const decoder = () => new TextDecoder('utf-8', { fatal: false })
@@ -79,8 +97,12 @@ class JsonSniffer implements UsageSniffer {
     return undefined
   }
 
-  streamed(): Usage {
-    return { inputTokens: 0, outputTokens: 0 }
+  streamed(): StreamedUsage {
+    return { inputTokens: undefined, outputTokens: 0 }
+  }
+
+  cut(): boolean {
+    return false
   }
 }
 
@@ -95,8 +117,11 @@ class SseSniffer implements UsageSniffer {
   private anthropicOutput: number | undefined
   /** Anthropic's message_start usage: its cache reads and 5m / 1h writes are billed at their own prices. */
   private anthropicStart: Usage | undefined
+  private model: string | undefined
   private output = ''
   private outputTokens = 0
+  private deltas = 0
+  private closed = false
 
   constructor(private readonly countText: (text: string) => number) {}
 
@@ -117,17 +142,29 @@ class SseSniffer implements UsageSniffer {
   end(): Usage | undefined {
     if (this.data.length > 0) this.dispatch()
     if (this.final) return this.final
-    if (this.input !== undefined && this.anthropicOutput !== undefined)
-      return { ...this.anthropicStart, inputTokens: this.input, outputTokens: this.anthropicOutput }
+    if (this.input !== undefined && this.anthropicOutput !== undefined) {
+      const usage: Usage = {
+        ...this.anthropicStart,
+        inputTokens: this.input,
+        outputTokens: this.anthropicOutput,
+      }
+      if (this.model !== undefined) usage.model = this.model
+      return usage
+    }
     return undefined
   }
 
-  streamed(): Usage {
+  streamed(): StreamedUsage {
     this.flushOutput()
-    return {
-      inputTokens: this.input ?? 0,
-      outputTokens: Math.max(this.outputTokens, this.anthropicOutput ?? 0),
-    }
+    // A provider streams about one token a delta, so deltas bound the count from below.
+    const counted = Math.max(this.outputTokens, this.deltas)
+    // Usage reported so far counts too: Gemini chunks carry it (thoughts included) before the end.
+    const reported = Math.max(this.anthropicOutput ?? 0, this.final?.outputTokens ?? 0)
+    return { inputTokens: this.input ?? this.final?.inputTokens, outputTokens: Math.max(counted, reported) }
+  }
+
+  cut(): boolean {
+    return !this.closed
   }
 
   private line(line: string): void {
@@ -146,7 +183,8 @@ class SseSniffer implements UsageSniffer {
     const payload = this.data.join('\n')
     this.data = []
     this.dataSize = 0
-    if (payload === '' || payload === '[DONE]' || payload[0] !== '{') return
+    if (payload === '[DONE]') this.closed = true
+    if (payload === '' || payload[0] !== '{') return
     let event: Record<string, unknown>
     try {
       event = JSON.parse(payload)
@@ -157,14 +195,17 @@ class SseSniffer implements UsageSniffer {
   }
 
   private event(event: Record<string, unknown>): void {
-    switch (event.type) {
+    const type = event.type
+    switch (type) {
       case 'message_start': {
-        const usage = usageFromObject((event.message as Record<string, unknown> | undefined)?.usage)
+        const message = event.message as Record<string, unknown> | undefined
+        const usage = usageFromObject(message?.usage)
         if (usage) {
           this.input = usage.inputTokens
           this.anthropicOutput = usage.outputTokens
           this.anthropicStart = usage
         }
+        if (typeof message?.model === 'string') this.model = message.model
         return
       }
       case 'message_delta': {
@@ -174,15 +215,20 @@ class SseSniffer implements UsageSniffer {
         if (output) this.anthropicOutput = output.outputTokens
         return
       }
+      case 'message_stop':
+        this.closed = true
+        return
       case 'content_block_delta': {
-        const text = (event.delta as Record<string, unknown> | undefined)?.text
+        // text_delta, thinking_delta and input_json_delta (tool arguments) are all billed output.
+        const delta = event.delta as Record<string, unknown> | undefined
+        const text = delta?.text ?? delta?.thinking ?? delta?.partial_json
         if (typeof text === 'string') this.append(text)
         return
       }
-      case 'response.output_text.delta':
-        if (typeof event.delta === 'string') this.append(event.delta)
-        return
-      case 'response.completed': {
+      case 'response.completed':
+      case 'response.incomplete':
+      case 'response.failed': {
+        this.closed = true
         const usage = usageFromJson(event)
         if (usage) this.final = usage
         return
@@ -195,19 +241,44 @@ class SseSniffer implements UsageSniffer {
       this.append(gemini.text)
       return
     }
+    if (typeof type === 'string') {
+      // Responses API: output text, reasoning text and summaries, function-call arguments, refusals.
+      if (type.endsWith('.delta') && typeof event.delta === 'string') this.append(event.delta)
+      return
+    }
     const usage = usageFromObject(event.usage)
-    if (usage) this.final = usage
+    if (usage) {
+      if (typeof event.model === 'string') usage.model = event.model
+      this.final = usage
+    }
     const choices = event.choices
     if (Array.isArray(choices)) {
-      for (const choice of choices) {
-        const content = (choice as { delta?: { content?: unknown } } | null)?.delta?.content
-        if (typeof content === 'string') this.append(content)
-      }
+      for (const choice of choices) this.choice(choice as Record<string, unknown> | null)
+    }
+  }
+
+  /** An OpenAI chat or completions choice: content, reasoning, refusal and tool-call arguments. */
+  private choice(choice: Record<string, unknown> | null): void {
+    if (typeof choice?.text === 'string') this.append(choice.text)
+    const delta = choice?.delta as Record<string, unknown> | undefined
+    if (delta === undefined || delta === null) return
+    for (const field of ['content', 'reasoning_content', 'reasoning', 'refusal'] as const) {
+      const text = delta[field]
+      if (typeof text === 'string') this.append(text)
+    }
+    const calls = delta.tool_calls
+    if (!Array.isArray(calls)) return
+    for (const call of calls) {
+      const fn = (call as { function?: { name?: unknown; arguments?: unknown } } | null)?.function
+      if (typeof fn?.name === 'string') this.append(fn.name)
+      if (typeof fn?.arguments === 'string') this.append(fn.arguments)
     }
   }
 
   /** Streamed text is counted in batches so the sniffer's memory stays bounded. */
   private append(text: string): void {
+    if (text === '') return
+    this.deltas++
     this.output += text
     if (this.output.length > 16 * 1024) this.flushOutput()
   }

@@ -78,8 +78,9 @@ function withDetails(
 }
 
 /**
- * Usage from a whole JSON response body of any supported provider, or undefined; a Gemini
- * `streamGenerateContent` answer without `alt=sse` is a JSON array whose last chunk has the usage.
+ * Usage (and the model that served it) from a whole JSON response body of any supported provider or
+ * a Responses API event, or undefined; a Gemini `streamGenerateContent` answer without `alt=sse` is
+ * a JSON array whose last chunk has the usage.
  */
 export function usageFromJson(body: unknown): Usage | undefined {
   if (Array.isArray(body)) {
@@ -92,7 +93,9 @@ export function usageFromJson(body: unknown): Usage | undefined {
   const record = object(body)
   if (!record) return undefined
   if (record.usageMetadata !== undefined) return geminiChunk(record).usage
-  const usage = usageFromObject(record.usage) ?? usageFromObject(object(record.response)?.usage)
-  if (usage && typeof record.model === 'string') usage.model = record.model
+  const response = object(record.response)
+  const usage = usageFromObject(record.usage) ?? usageFromObject(response?.usage)
+  const model = record.model ?? response?.model ?? record.modelVersion
+  if (usage && typeof model === 'string') usage.model = model
   return usage
 }
