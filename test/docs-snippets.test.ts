@@ -65,6 +65,11 @@ async function typeCheck(snippets: readonly Snippet[]): Promise<string[]> {
     await writeFile(join(dir, name), `${prelude}${snippet.code}\nexport {}\n`)
     where.set(name, { snippet, offset: prelude === '' ? 0 : prelude.split('\n').length - 1 })
   }
+  // Modules a runtime provides rather than npm: on Workers the bindings' types come from `wrangler types`.
+  await writeFile(
+    join(dir, 'runtime-modules.d.ts'),
+    "declare module 'cloudflare:workers' {\n  export const env: { LLM_LIMIT: import('@llm-limit/workers').LimitNamespace }\n}\n",
+  )
   const source = (name: string) => relative(dir, join(root, 'packages', name, 'src', 'index.ts'))
   await writeFile(
     join(dir, 'tsconfig.json'),
@@ -74,13 +79,13 @@ async function typeCheck(snippets: readonly Snippet[]): Promise<string[]> {
         noEmit: true,
         strict: true,
         paths: Object.fromEntries(
-          ['core', 'redis', 'express', 'koa', 'hono', 'client'].map((name) => [
+          ['core', 'redis', 'express', 'koa', 'hono', 'client', 'workers'].map((name) => [
             `@llm-limit/${name}`,
             [source(name)],
           ]),
         ),
       },
-      files: [...where.keys()],
+      files: ['runtime-modules.d.ts', ...where.keys()],
     }),
   )
   const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc')
