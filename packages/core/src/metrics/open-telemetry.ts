@@ -2,6 +2,7 @@ import type { Meter } from '@opentelemetry/api'
 import type { Decision } from '../engine/decision.js'
 import type { LimiterEvents, Priority } from '../engine/options.js'
 import type { Store } from '../store/store.js'
+import { timedStore } from './timed-store.js'
 
 /** Options of `openTelemetryMetrics()`. */
 export interface OpenTelemetryOptions {
@@ -125,33 +126,9 @@ export function openTelemetryMetrics(meter: Meter, options: OpenTelemetryOptions
       sources.push(source)
     },
     instrument<S extends Store>(store: S): S {
-      const timed =
-        <A extends unknown[], R>(operation: string, call: (...args: A) => R) =>
-        (...args: A): R => {
-          const start = performance.now()
-          const stop = () =>
-            latency.record((performance.now() - start) / 1000, {
-              'llm_limit.store': store.name,
-              'llm_limit.operation': operation,
-            })
-          try {
-            const result = call(...args)
-            if (result instanceof Promise) result.then(stop, stop)
-            else stop()
-            return result
-          } catch (error) {
-            stop()
-            throw error
-          }
-        }
-      const wrapped = Object.create(store) as S
-      Object.assign(wrapped, {
-        consume: timed('consume', store.consume.bind(store)),
-        adjust: timed('adjust', store.adjust.bind(store)),
-      })
-      if (store.consumeSync)
-        Object.assign(wrapped, { consumeSync: timed('consume', store.consumeSync.bind(store)) })
-      return wrapped
+      return timedStore(store, (operation, seconds) =>
+        latency.record(seconds, { 'llm_limit.store': store.name, 'llm_limit.operation': operation }),
+      )
     },
   }
 }

@@ -2,6 +2,7 @@ import type * as PromClient from 'prom-client'
 import type { Decision } from '../engine/decision.js'
 import type { LimiterEvents, Priority } from '../engine/options.js'
 import type { Store } from '../store/store.js'
+import { timedStore } from './timed-store.js'
 
 /** Options of `prometheusMetrics()`. */
 export interface PrometheusOptions {
@@ -142,32 +143,9 @@ export function prometheusMetrics(options: PrometheusOptions): PrometheusMetrics
       sources.push(source)
     },
     instrument<S extends Store>(store: S): S {
-      const timed =
-        <A extends unknown[], R>(operation: string, call: (...args: A) => R) =>
-        (...args: A): R => {
-          const stop = latency.startTimer({ store: store.name, operation })
-          try {
-            const result = call(...args)
-            if (result instanceof Promise)
-              result.then(
-                () => stop(),
-                () => stop(),
-              )
-            else stop()
-            return result
-          } catch (error) {
-            stop()
-            throw error
-          }
-        }
-      const wrapped = Object.create(store) as S
-      Object.assign(wrapped, {
-        consume: timed('consume', store.consume.bind(store)),
-        adjust: timed('adjust', store.adjust.bind(store)),
-      })
-      if (store.consumeSync)
-        Object.assign(wrapped, { consumeSync: timed('consume', store.consumeSync.bind(store)) })
-      return wrapped
+      return timedStore(store, (operation, seconds) =>
+        latency.observe({ store: store.name, operation }, seconds),
+      )
     },
   }
 }
