@@ -74,7 +74,7 @@ async function typeCheck(snippets: readonly Snippet[]): Promise<string[]> {
         noEmit: true,
         strict: true,
         paths: Object.fromEntries(
-          ['core', 'redis', 'express', 'koa', 'hono', 'client'].map((name) => [
+          ['core', 'redis', 'express', 'koa', 'hono', 'client', 'testing'].map((name) => [
             `@llm-limit/${name}`,
             [source(name)],
           ]),

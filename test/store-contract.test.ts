@@ -1,7 +1,7 @@
 import { memoryStore } from '@llm-limit/core'
 import { redisStore } from '@llm-limit/redis'
+import { storeContract } from '@llm-limit/testing'
 import { afterAll, beforeAll } from 'vitest'
-import { storeContract } from './store-contract.js'
 import { type RedisProcess, ready, redisClient, startCluster, startRedis } from './support/redis-servers.js'
 
 storeContract('memory', async () => {
