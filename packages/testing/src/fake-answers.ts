@@ -1,5 +1,8 @@
-/** How a fake answer ends: as it should, cut off mid-body, stopped at the token budget, or failed. */
-export type Ending = 'complete' | 'aborted' | 'incomplete' | 'failed'
+/**
+ * How a fake answer ends: as it should, cut off mid-body, stopped at the token budget, failed, or
+ * refused with a 429 before it began (with `retry-after` and the provider's rate-limit headers).
+ */
+export type Ending = 'complete' | 'aborted' | 'incomplete' | 'failed' | 'rate-limited'
 
 /** The APIs a fake upstream speaks. */
 export type FakeApi = 'openai-chat' | 'openai-responses' | 'anthropic-messages'
@@ -9,7 +12,7 @@ export type FakeApi = 'openai-chat' | 'openai-responses' | 'anthropic-messages'
  * (events, or for JSON the characters of the body) sent before the connection is cut.
  */
 export type FakeAnswer =
-  | { kind: 'json'; status: number; body: object; abortAfter?: number }
+  | { kind: 'json'; status: number; body: object; abortAfter?: number; headers?: Record<string, string> }
   | { kind: 'sse'; events: string[]; abortAfter?: number }
 
 /** What a fake answer says; every field has a default taken from the request. */
@@ -20,6 +23,8 @@ export interface FakeAnswerOptions {
   inputTokens?: number
   /** Output tokens of a complete answer (one word each), capped by the request's token budget. @default 12 */
   outputTokens?: number
+  /** The `retry-after` of a `rate-limited` answer, in seconds. @default 1 */
+  retryAfterSeconds?: number
 }
 
 const WORDS =
@@ -52,9 +57,9 @@ let sequence = 0
 function plan(api: FakeApi, request: unknown, options: FakeAnswerOptions): Plan {
   const body = (typeof request === 'object' && request !== null ? request : {}) as RequestShape
   const ending = options.ending ?? 'complete'
-  if (!['complete', 'aborted', 'incomplete', 'failed'].includes(ending))
+  if (!['complete', 'aborted', 'incomplete', 'failed', 'rate-limited'].includes(ending))
     throw new TypeError(
-      `Expected \`ending\` to be 'complete', 'aborted', 'incomplete' or 'failed', got ${JSON.stringify(ending)}.`,
+      `Expected \`ending\` to be 'complete', 'aborted', 'incomplete', 'failed' or 'rate-limited', got ${JSON.stringify(ending)}.`,
     )
   const budget = body.max_completion_tokens ?? body.max_tokens ?? body.max_output_tokens ?? 16
   const wanted = count(options.outputTokens, 12, 'outputTokens')
@@ -95,6 +100,30 @@ function aborted(answer: FakeAnswer): FakeAnswer {
   return { ...answer, abortAfter: half(JSON.stringify(answer.body).length) }
 }
 
+/** The 429 each API sends, with `retry-after` and the provider's own rate-limit headers. */
+function rateLimited(api: FakeApi, options: FakeAnswerOptions): FakeAnswer {
+  const seconds = count(options.retryAfterSeconds, 1, 'retryAfterSeconds')
+  const message = `Rate limit reached (fake upstream); retry after ${seconds} s.`
+  if (api === 'anthropic-messages')
+    return {
+      ...anthropicError(429, 'rate_limit_error', message),
+      headers: {
+        'retry-after': String(seconds),
+        'anthropic-ratelimit-requests-limit': '50',
+        'anthropic-ratelimit-requests-remaining': '0',
+      },
+    }
+  return {
+    ...openAiError(429, message, 'requests', 'rate_limit_exceeded'),
+    headers: {
+      'retry-after': String(seconds),
+      'x-ratelimit-limit-requests': '60',
+      'x-ratelimit-remaining-requests': '0',
+      'x-ratelimit-reset-requests': `${seconds}s`,
+    },
+  }
+}
+
 /** An error in OpenAI's shape. */
 export function openAiError(
   status: number,
@@ -116,6 +145,7 @@ export function anthropicError(status: number, type: string, message: string) {
  */
 export function openAiChatAnswer(request: unknown, options: FakeAnswerOptions = {}): FakeAnswer {
   const p = plan('openai-chat', request, options)
+  if (p.ending === 'rate-limited') return rateLimited('openai-chat', options)
   if (p.ending === 'failed' && !p.stream)
     return openAiError(500, 'The server had an error while processing your request.')
   const usage = {
@@ -160,6 +190,7 @@ export function openAiChatAnswer(request: unknown, options: FakeAnswerOptions = 
 /** Answers like OpenAI's Responses API, with real `usage` in the JSON body or the final event. */
 export function openAiResponsesAnswer(request: unknown, options: FakeAnswerOptions = {}): FakeAnswer {
   const p = plan('openai-responses', request, options)
+  if (p.ending === 'rate-limited') return rateLimited('openai-responses', options)
   if (p.ending === 'failed' && !p.stream)
     return openAiError(500, 'The server had an error while processing your request.')
   const usage = {
@@ -231,6 +262,7 @@ export function openAiResponsesAnswer(request: unknown, options: FakeAnswerOptio
 /** Answers like Anthropic's Messages API, with real `usage` in the JSON body or in message_start and message_delta. */
 export function anthropicMessagesAnswer(request: unknown, options: FakeAnswerOptions = {}): FakeAnswer {
   const p = plan('anthropic-messages', request, options)
+  if (p.ending === 'rate-limited') return rateLimited('anthropic-messages', options)
   if (p.ending === 'failed' && !p.stream) return anthropicError(529, 'overloaded_error', 'Overloaded')
   const stop = p.ending === 'incomplete' ? 'max_tokens' : 'end_turn'
   const id = `msg_fake_${p.id}`

@@ -118,6 +118,25 @@ describe('fake upstream answers carry the usage llm-limit reads', () => {
     },
   )
 
+  it.each(APIS)(
+    '%s rate-limited: a 429 in the API’s shape with retry-after and its rate-limit headers',
+    async (api) => {
+      upstream.next({ ending: 'rate-limited', retryAfterSeconds: 7 })
+      const response = await upstream.fetch(`http://fake${PATHS[api]}`, {
+        method: 'POST',
+        body: JSON.stringify(request(true)),
+      })
+      expect(response.status).toBe(429)
+      expect(response.headers.get('retry-after')).toBe('7')
+      const remaining =
+        api === 'anthropic-messages'
+          ? 'anthropic-ratelimit-requests-remaining'
+          : 'x-ratelimit-remaining-requests'
+      expect(response.headers.get(remaining)).toBe('0')
+      expect(await response.json()).toHaveProperty('error')
+    },
+  )
+
   it('records each call with its API and ending, and refuses unknown routes in OpenAI’s shape', async () => {
     const local = fakeUpstream()
     local.next({ ending: 'incomplete' })
@@ -133,7 +152,7 @@ describe('fake upstream answers carry the usage llm-limit reads', () => {
 
   it('rejects a misspelled ending with a message that lists the endings', () => {
     expect(() => fakeAnswers['openai-chat']({}, { ending: 'aborte' as 'aborted' })).toThrow(
-      /'complete', 'aborted', 'incomplete' or 'failed'/,
+      /'complete', 'aborted', 'incomplete', 'failed' or 'rate-limited'/,
     )
     expect(() => fakeAnswers['openai-chat']({}, { inputTokens: -1 })).toThrow(/whole number of tokens/)
   })

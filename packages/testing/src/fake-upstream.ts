@@ -95,18 +95,24 @@ function parse(text: string): unknown {
 }
 
 /** The pieces of an answer as sent, and how many of them go out before the cut. */
-function pieces(answer: FakeAnswer): { status: number; type: string; chunks: string[]; cut: boolean } {
-  if (answer.kind === 'sse') {
-    const cut = answer.abortAfter !== undefined
-    return { status: 200, type: 'text/event-stream', chunks: answer.events.slice(0, answer.abortAfter), cut }
-  }
-  const text = JSON.stringify(answer.body)
+function pieces(answer: FakeAnswer): {
+  status: number
+  headers: Record<string, string>
+  chunks: string[]
+  cut: boolean
+} {
   const cut = answer.abortAfter !== undefined
-  return { status: answer.status, type: 'application/json', chunks: [text.slice(0, answer.abortAfter)], cut }
+  if (answer.kind === 'sse') {
+    const headers = { 'content-type': 'text/event-stream', 'x-request-id': 'req_fake' }
+    return { status: 200, headers, chunks: answer.events.slice(0, answer.abortAfter), cut }
+  }
+  const headers = { 'content-type': 'application/json', 'x-request-id': 'req_fake', ...answer.headers }
+  const text = JSON.stringify(answer.body)
+  return { status: answer.status, headers, chunks: [text.slice(0, answer.abortAfter)], cut }
 }
 
 function webResponse(answer: FakeAnswer, signal: AbortSignal): Response {
-  const { status, type, chunks, cut } = pieces(answer)
+  const { status, headers, chunks, cut } = pieces(answer)
   const body = new ReadableStream<Uint8Array>({
     start(controller) {
       for (const chunk of chunks) controller.enqueue(encoder.encode(chunk))
@@ -115,7 +121,7 @@ function webResponse(answer: FakeAnswer, signal: AbortSignal): Response {
     },
   })
   signal.throwIfAborted()
-  return new Response(body, { status, headers: { 'content-type': type, 'x-request-id': 'req_fake' } })
+  return new Response(body, { status, headers })
 }
 
 function listen(
@@ -128,8 +134,8 @@ function listen(
       raw += chunk
     })
     req.on('end', () => {
-      const { status, type, chunks, cut } = pieces(answer(req.url ?? '/', parse(raw)))
-      res.writeHead(status, { 'content-type': type, 'x-request-id': 'req_fake' })
+      const { status, headers, chunks, cut } = pieces(answer(req.url ?? '/', parse(raw)))
+      res.writeHead(status, headers)
       if (!cut) return res.end(chunks.join(''))
       // Flush what was sent, then drop the socket: the client sees a body that never finished.
       res.write(chunks.join(''), () => res.destroy())
