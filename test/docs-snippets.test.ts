@@ -79,7 +79,7 @@ async function typeCheck(snippets: readonly Snippet[]): Promise<string[]> {
         noEmit: true,
         strict: true,
         paths: Object.fromEntries(
-          ['core', 'redis', 'express', 'koa', 'hono', 'client', 'workers'].map((name) => [
+          ['core', 'redis', 'express', 'koa', 'hono', 'client', 'workers', 'testing'].map((name) => [
             `@llm-limit/${name}`,
             [source(name)],
           ]),

@@ -1,10 +1,10 @@
 import { createLimiter } from '@llm-limit/core'
 import { type FlexibleLimiter, rateLimiterFlexibleStore } from '@llm-limit/redis'
+import { storeContract } from '@llm-limit/testing'
 import type { Redis } from 'ioredis'
 import pg from 'pg'
 import { RateLimiterMemory, RateLimiterPostgres, RateLimiterRedis } from 'rate-limiter-flexible'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { storeContract } from './store-contract.js'
 import { type RedisProcess, ready, redisClient, startRedis } from './support/redis-servers.js'
 
 const store = () => rateLimiterFlexibleStore({ create: (options) => new RateLimiterMemory(options) })

@@ -1,4 +1,5 @@
 import { createLimiter } from '@llm-limit/core'
+import { storeContract } from '@llm-limit/testing'
 import {
   durableObjectStore,
   type LimitNamespace,
@@ -6,7 +7,6 @@ import {
   LlmLimitObject,
 } from '@llm-limit/workers'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { storeContract } from './store-contract.js'
 
 /**
  * Durable Objects in this process: one LlmLimitObject per name, with a Map as storage and calls

@@ -1,16 +1,15 @@
 import { memoryStore } from '@llm-limit/core'
 import { redisStore } from '@llm-limit/redis'
+import { fakeClock, storeContract } from '@llm-limit/testing'
 import { afterAll, beforeAll } from 'vitest'
-import { storeContract } from './store-contract.js'
 import { type RedisProcess, ready, redisClient, startCluster, startRedis } from './support/redis-servers.js'
 
 storeContract('memory', async () => {
-  let now = Date.UTC(2026, 5, 15, 12)
-  const store = memoryStore({ now: () => now })
+  const clock = fakeClock()
   return {
-    store,
+    store: memoryStore({ now: clock.now }),
     advance: async (ms) => {
-      now += ms
+      clock.advance(ms)
     },
   }
 })

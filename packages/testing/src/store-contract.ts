@@ -36,12 +36,39 @@ export interface ContractCapabilities {
   concurrency?: boolean
 }
 
-/** The behaviour every store must share; `setup` gives a fresh store per test. */
+/**
+ * Registers, in the calling vitest file, the behaviour every store must share; `setup` gives a
+ * fresh store per test and a way to move its time.
+ * @example
+ * storeContract('my store', async () => {
+ *   const clock = fakeClock()
+ *   return { store: myStore({ now: clock.now }), advance: async (ms) => void clock.advance(ms) }
+ * })
+ */
 export function storeContract(
   name: string,
-  setup: () => Promise<ContractSetup>,
+  setup: () => ContractSetup | Promise<ContractSetup>,
   capabilities: ContractCapabilities = {},
 ): void {
+  if (typeof name !== 'string' || name.trim() === '')
+    throw new TypeError('Expected `storeContract(name, setup)` to be given a non-empty name for the suite.')
+  if (typeof setup !== 'function')
+    throw new TypeError(
+      'Expected `storeContract(name, setup)` to be given a function that returns { store, advance } for each test.',
+    )
+  const given = setup
+  setup = async () => {
+    const result = await given()
+    if (
+      typeof result?.store?.consume !== 'function' ||
+      typeof result.store.adjust !== 'function' ||
+      typeof result.advance !== 'function'
+    )
+      throw new TypeError(
+        `storeContract('${name}'): setup() must return { store, advance }, where store has consume() and adjust() and advance(ms) moves the store's time; got ${result === null || typeof result !== 'object' ? String(result) : `an object with keys ${Object.keys(result).join(', ') || '(none)'}`}.`,
+      )
+    return result
+  }
   describe(`store contract: ${name}`, () => {
     const unique = () => `g-${Math.random().toString(36).slice(2)}`
 
