@@ -205,10 +205,11 @@ describe('Redis store', () => {
     client.disconnect()
   })
 
-  it('a reply dropped after Redis applied the command moves the counter exactly once, even when resent', async () => {
+  it('a reply dropped after Redis applied the command: the caller was told it failed, so nothing stays charged, even when resent', async () => {
     const proxy = await startFaultProxy(redis.port)
     const client = redisClient(proxy.port)
     await ready(client)
+    client.on('error', () => {})
     const store = redisStore({ client, prefix: 'dropped:', timeoutMs: 200 })
     const check = {
       key: 'k',
@@ -226,13 +227,20 @@ describe('Redis store', () => {
     expect(isLlmLimitError(failure) && failure.code).toBe('ERR_STORE_TIMEOUT')
     proxy.mode = 'pass'
     proxy.reset()
-    await new Promise((resolve) => setTimeout(resolve, 300))
     await ready(client)
-    // The caller (or ioredis) sends the same request again: the recorded answer comes back, nothing is charged twice.
-    const resent = await store.consume([check], { requestId: 'lost-reply' })
-    expect(resent.allowed).toBe(true)
+    // The undo of the failed decision is kept and retried until it lands.
+    for (let i = 0; i < 100 && store.pendingSettlements() > 0; i++)
+      await new Promise((r) => setTimeout(r, 20))
+    expect(store.pendingSettlements()).toBe(0)
+    // The same command sent again (by the caller or by ioredis) is refused, never charged.
+    const resent = await store.consume([check], { requestId: 'lost-reply' }).catch((error: unknown) => error)
+    expect(isLlmLimitError(resent) && resent.code).toBe('ERR_STORE')
     const peek = await store.consume([{ ...check, cost: 0 }], { requestId: 'peek' })
-    expect(peek.results[0].remaining).toBe(93)
+    expect(peek.results[0].remaining).toBe(100)
+    // Control: a new id is charged.
+    await store.consume([check], { requestId: 'fresh' })
+    const after = await store.consume([{ ...check, cost: 0 }], { requestId: 'peek-2' })
+    expect(after.results[0].remaining).toBe(93)
     client.disconnect()
     await proxy.close()
   })

@@ -31,7 +31,20 @@ export async function startFaultProxy(target: number): Promise<FaultProxy> {
       return new Promise((resolve) => server.close(() => resolve()))
     },
   }
-  const later = (fn: () => void) => (proxy.delayMs > 0 ? setTimeout(fn, proxy.delayMs) : fn())
+  /** Delays a chunk by `delayMs`, never ahead of a chunk sent before it (a stream is never reordered). */
+  const ordered = () => {
+    let lastDue = 0
+    let queue = Promise.resolve()
+    return (fn: () => void) => {
+      const due = Math.max(Date.now() + proxy.delayMs, lastDue)
+      lastDue = due
+      if (due <= Date.now()) {
+        queue = queue.then(fn)
+        return
+      }
+      queue = queue.then(() => new Promise<void>((resolve) => setTimeout(resolve, due - Date.now()))).then(fn)
+    }
+  }
   server = createServer((client) => {
     sockets.add(client)
     client.on('error', () => {})
@@ -44,13 +57,15 @@ export async function startFaultProxy(target: number): Promise<FaultProxy> {
     upstream.on('error', () => client.destroy())
     client.on('close', () => upstream.destroy())
     upstream.on('close', () => client.destroy())
+    const toUpstream = ordered()
+    const toClient = ordered()
     client.on('data', (chunk) => {
       if (proxy.mode === 'silent') return
-      later(() => upstream.write(chunk))
+      toUpstream(() => upstream.write(chunk))
     })
     upstream.on('data', (chunk) => {
       if (proxy.mode === 'drop-replies' || proxy.mode === 'silent') return
-      later(() => client.write(chunk))
+      toClient(() => client.write(chunk))
     })
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))

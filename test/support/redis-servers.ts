@@ -32,7 +32,9 @@ function requireBinary(name: string): void {
 export interface RedisProcess {
   readonly port: number
   stop(): Promise<void>
-  /** Starts it again on the same port (after `stop`). */
+  /** Kills it (SIGKILL) mid-stream, keeping its data folder, so a restart reloads what it persisted. */
+  kill(): Promise<void>
+  /** Starts it again on the same port (after `stop` or `kill`). */
   restart(): Promise<void>
 }
 
@@ -64,20 +66,24 @@ export async function startRedis(extra: string[] = []): Promise<RedisProcess> {
     await waitReady(port)
   }
   await launch()
+  const kill = async () => {
+    const running = child
+    child = undefined
+    if (running && running.exitCode === null) {
+      await new Promise<void>((resolve) => {
+        running.once('exit', () => resolve())
+        running.kill('SIGKILL')
+      })
+    }
+  }
   return {
     port,
     async stop() {
-      const running = child
-      child = undefined
-      if (running && running.exitCode === null) {
-        await new Promise<void>((resolve) => {
-          running.once('exit', () => resolve())
-          running.kill('SIGKILL')
-        })
-      }
+      await kill()
       // A restart makes it again; a finished run leaves nothing in the temp folder.
       rmSync(dir, { recursive: true, force: true })
     },
+    kill,
     async restart() {
       await launch()
     },

@@ -7,23 +7,33 @@ import { COMMON } from './lua-common.js'
  * never formatted into strings (Lua formats numbers with sprintf, the costliest step per decision).
  * KEYS[1..S]: state keys; KEYS[S+1..S+T]: the request-record base of each identity in the batch (records live in
  *   hashes `base:bucket`, one bucket per idempotency TTL; a record is found in its bucket or the next).
- * ARGV[1]: record TTL ms; ARGV[2]: S; then 5 per state key: algorithm (1 token bucket, 2 sliding window,
+ * ARGV[1]: record TTL ms; ARGV[2]: deadline (Redis ms; a call that arrives later is not applied at all; 0 none);
+ *   ARGV[3]: mode, 0 plain, 1 a denial checks pending markers (Cluster), 2 also marks what it charges as pending
+ *   (one slot of a decision across slots, until it is final or undone); ARGV[4]: marker TTL ms;
+ *   ARGV[5]: S; then 5 per state key: algorithm (1 token bucket, 2 sliding window,
  *   3 fixed window, 4 concurrency), limit, burst, window ms (lease TTL for concurrency), calendar (0 none,
  *   1 day, 2 month); then H, the number of shapes, and per shape: check count n and n pairs (state key index,
  *   cost); then D, the number of decisions, and per decision: record base index, shape index; then the D
  *   request ids (lease ids), in order.
- * Returns integers: now, the window id of each state key, then per decision a flag and per check:
+ * Returns integers: now, a status (0 applied; -1 past the deadline, nothing else follows), the window id of each
+ *   state key, then per decision a flag and per check:
  *   1 admitted: remaining, resetAt; 0 denied: allowed, remaining, resetAt, retryAfterMs;
- *   2 admitted before under this request id (nothing charged again): remaining, resetAt, window.
+ *   3 denied only because of other decisions' pending charges (worth trying again), as 0;
+ *   2 admitted before under this request id (nothing charged again): remaining, resetAt, window;
+ *   4 this request id was voided (its client was told it failed): nothing charged, no check data.
+ * Pending markers of a key live in the sorted set `key:pend`, member `cost|id`, score their expiry.
  */
 export const CONSUME_LUA = `${COMMON}
 local max, floor, ceil, tonumber, call, unpack = math.max, math.floor, math.ceil, tonumber, redis.call, unpack
 local ttl = tonumber(ARGV[1])
-local S = tonumber(ARGV[2])
-local T = #KEYS - S
 local now = now_ms()
+local deadline = tonumber(ARGV[2])
+if deadline > 0 and now > deadline then return { now, -1 } end
+local mode, mark_ms = tonumber(ARGV[3]), tonumber(ARGV[4])
+local S = tonumber(ARGV[5])
+local T = #KEYS - S
 local algs, limits, bursts, windows, calendars = {}, {}, {}, {}, {}
-local a = 3
+local a = 6
 for k = 1, S do
   algs[k], limits[k], bursts[k] = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
   windows[k], calendars[k] = tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
@@ -107,14 +117,14 @@ local function evaluate(k, cost)
     local remaining = max(0, floor(burst - (tat - now) / interval + EPSILON))
     if cost > burst then return false, remaining, tat, -1 end
     local allow_at = tat + (cost - burst) * interval
-    if cost == 0 or allow_at <= now + EPSILON then return true, remaining, tat, 0 end
+    if cost <= 0 or allow_at <= now + EPSILON then return true, remaining, tat, 0 end
     return false, remaining, tat, max(1, ceil(allow_at - now - EPSILON))
   elseif alg == 2 then
     local used = st.used
     local remaining = max(0, floor(limit - used + EPSILON))
     local reset_at = used > 0 and (st.newest + SLOTS + 1) * st.slot or now
     if cost > limit then return false, remaining, reset_at, -1 end
-    if cost == 0 or used + cost <= limit + EPSILON then return true, remaining, reset_at, 0 end
+    if cost <= 0 or used + cost <= limit + EPSILON then return true, remaining, reset_at, 0 end
     local left = used
     local at = st.oldest + 2 * SLOTS + 1
     for index = st.oldest, st.oldest + SLOTS do
@@ -129,7 +139,7 @@ local function evaluate(k, cost)
     local remaining = max(0, limit - used)
     local reset_at = used > 0 and st.finish or now
     if cost > limit then return false, remaining, reset_at, -1 end
-    if cost == 0 or used + cost <= limit then return true, remaining, reset_at, 0 end
+    if cost <= 0 or used + cost <= limit then return true, remaining, reset_at, 0 end
     return false, remaining, reset_at, max(1, st.finish - now)
   end
   local key = KEYS[k]
@@ -139,7 +149,7 @@ local function evaluate(k, cost)
   local latest = call('ZRANGE', key, -1, -1, 'WITHSCORES')
   if latest[2] then reset_at = max(now, tonumber(latest[2])) end
   if cost > limit then return false, remaining, reset_at, -1 end
-  if cost == 0 or held + cost <= limit then return true, remaining, reset_at, 0 end
+  if cost <= 0 or held + cost <= limit then return true, remaining, reset_at, 0 end
   local first = call('ZRANGE', key, 0, 0, 'WITHSCORES')
   return false, remaining, reset_at, max(1, ceil(tonumber(first[2] or now) - now))
 end
@@ -167,6 +177,19 @@ local function charge(k, cost, lease, remaining, reset_at)
   end
   call('ZADD', KEYS[k], now + window_ms, lease)
   return max(0, remaining - 1), max(reset_at, now + window_ms)
+end
+
+-- Pending charges on key k: what decisions across slots took and may still give back (Cluster only).
+local pend = {}
+local function pending(k)
+  local p = pend[k]
+  if p then return p end
+  local name = KEYS[k] .. ':pend'
+  call('ZREMRANGEBYSCORE', name, '-inf', now)
+  p = 0
+  for _, member in ipairs(call('ZRANGE', name, 0, -1)) do p = p + (tonumber(member:match('^(%d+)|')) or 0) end
+  pend[k] = p
+  return p
 end
 
 -- Request records: one HMGET per identity in this bucket and the one before, so a record lives at least ttl ms.
@@ -203,14 +226,17 @@ end
 local ok_, left_, reset_, retry_ = {}, {}, {}, {}
 -- Request ids admitted earlier in this batch: an id sent twice in one batch is charged once.
 local fresh = {}
-local out = { now }
-for k = 1, S do out[1 + k] = 0 end
-local o = 1 + S
+local out = { now, 0 }
+for k = 1, S do out[2 + k] = 0 end
+local o = 2 + S
 for d = 1, D do
   local f = shape_first[tonumber(ARGV[per + 2 * d - 1])]
   local last = f + shape_n[tonumber(ARGV[per + 2 * d - 1])] - 1
   local previously = recorded[d] or fresh[ARGV[ids + d - 1]]
-  if previously then
+  if previously == 'v' then
+    out[o + 1] = 4
+    o = o + 1
+  elseif previously then
     local at = tonumber(previously)
     out[o + 1] = 2
     o = o + 1
@@ -234,8 +260,15 @@ for d = 1, D do
       for i = f, last do
         local cost, remaining, reset_at = shape_cost[i], left_[i], reset_[i]
         if cost > 0 then
-          remaining, reset_at = charge(shape_k[i], cost, ARGV[ids + d - 1], remaining, reset_at)
+          local k = shape_k[i]
+          remaining, reset_at = charge(k, cost, ARGV[ids + d - 1], remaining, reset_at)
           charged = true
+          if mode == 2 then
+            local name = KEYS[k] .. ':pend'
+            call('ZADD', name, now + mark_ms, string.format('%d|', cost) .. ARGV[ids + d - 1])
+            call('PEXPIRE', name, mark_ms + MARGIN)
+            if pend[k] then pend[k] = pend[k] + cost end
+          end
         end
         out[o + 1], out[o + 2] = floor(remaining), ceil(reset_at)
         o = o + 2
@@ -248,7 +281,19 @@ for d = 1, D do
         fresh[id] = stamp
       end
     else
-      out[o + 1] = 0
+      -- Denied: when every refusing check would admit without others' pending charges, say it is worth retrying.
+      local flag = 0
+      if mode > 0 then
+        flag = 3
+        for i = f, last do
+          if not ok_[i] then
+            local k = shape_k[i]
+            local p = pending(k)
+            if p == 0 or retry_[i] < 0 or not evaluate(k, shape_cost[i] - p) then flag = 0 break end
+          end
+        end
+      end
+      out[o + 1] = flag
       o = o + 1
       for i = f, last do
         out[o + 1], out[o + 2], out[o + 3], out[o + 4] = ok_[i] and 1 or 0, floor(left_[i]), ceil(reset_[i]), retry_[i]
@@ -257,7 +302,7 @@ for d = 1, D do
     end
   end
 end
-for k = 1, S do out[1 + k] = load(k).win end
+for k = 1, S do out[2 + k] = load(k).win end
 
 for t = 1, T do
   local w = writes[t]

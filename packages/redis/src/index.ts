@@ -7,4 +7,4 @@ export {
   type FlexibleStoreOptions,
   rateLimiterFlexibleStore,
 } from './rate-limiter-flexible-store.js'
-export { hashTag, type RedisStoreOptions, redisStore } from './redis-store.js'
+export { hashTag, type RedisStore, type RedisStoreOptions, redisStore } from './redis-store.js'
