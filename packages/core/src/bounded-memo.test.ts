@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { BoundedCache, boundedMemo } from './bounded-memo.js'
+import { BoundedCache, boundedMemo, identityCapacity } from './bounded-memo.js'
 
 describe('boundedMemo', () => {
   it('computes each key once while it is remembered', () => {
@@ -69,5 +69,34 @@ describe('BoundedCache', () => {
     expect(kept.length).toBeLessThanOrEqual(200)
     expect(cache.get(999)).toBe(999)
     expect(cache.get(0)).toBeUndefined()
+  })
+})
+
+describe('identityCapacity', () => {
+  it('grows with the largest memory store, so its callers are not rebuilt each round', async () => {
+    const { memoryStore } = await import('./store/memory-store.js')
+    const cache = new BoundedCache<number, number>(identityCapacity)
+    // Before any large store, 30,000 callers in rotation overflow the two 10,000-key generations.
+    expect(identityCapacity()).toBe(10_000)
+    let built = 0
+    const round = () => {
+      for (let key = 0; key < 30_000; key++)
+        if (cache.get(key) === undefined) {
+          built++
+          cache.set(key, key)
+        }
+    }
+    round()
+    round()
+    expect(built).toBeGreaterThan(50_000)
+    memoryStore({ maxKeys: 50_000 })
+    expect(identityCapacity()).toBe(50_000)
+    round()
+    built = 0
+    round()
+    expect(built).toBe(0)
+    // A smaller store never shrinks what a larger one needs.
+    memoryStore({ maxKeys: 100 })
+    expect(identityCapacity()).toBe(50_000)
   })
 })

@@ -110,7 +110,7 @@ function slotStart(index: number, slot: number): number {
  * Amount in sub-windows from `oldest` on. `entry.count` keeps this total for `entry.start`, so it is
  * summed again only when the window has moved on to a new sub-window (or the clock went back).
  */
-function usedSince(entry: Entry, oldest: number): number {
+export function usedSince(entry: Entry, oldest: number): number {
   if (entry.start === oldest) return entry.count
   const ring = entry.ring
   let used = entry.tat >= oldest ? entry.head : 0

@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto'
-import { boundedMemo } from '../bounded-memo.js'
+import { boundedMemo, identityCapacity } from '../bounded-memo.js'
 import type { Identity, LimitRequest } from '../types.js'
 import type { CompiledRule } from './compile-rule.js'
 
-/** Identities whose key strings are kept; a flood of new ones clears a memo rather than growing it. */
-const CACHE_SIZE = 10_000
 /** Longest identity text used in a key as it is; longer text is hashed. */
 const MAX_PLAIN = 64
+/** Texts longer than MAX_PLAIN (hashed) whose keys are kept, whatever the store's size. */
+const LONG_MEMO = 10_000
 /** Longest text a memo keeps: a memo of hostile 16 KB header values would hold 160 MB. */
 const MAX_MEMO = 256
 /** Printable ASCII but `#`, which marks a hash, and `|`, which separates the model. */
@@ -26,14 +26,21 @@ function keyPart(prefix: string, value: string): string {
 function keyParts(prefix: string): (value: string) => string {
   // The same string for the same identity lets every later map lookup reuse the hash V8 keeps on a
   // string, instead of hashing a fresh copy.
-  const memo = boundedMemo(CACHE_SIZE, (value: string) => keyPart(prefix, value))
-  return (value) => (value.length <= MAX_MEMO ? memo(value) : keyPart(prefix, value))
+  const memo = boundedMemo(identityCapacity, (value: string) => keyPart(prefix, value))
+  // Longer texts are hashed anyway; as many of them as the store holds could take hundreds of MB.
+  const hashed = boundedMemo(LONG_MEMO, (value: string) => keyPart(prefix, value))
+  return (value) =>
+    value.length <= MAX_PLAIN
+      ? memo(value)
+      : value.length <= MAX_MEMO
+        ? hashed(value)
+        : keyPart(prefix, value)
 }
 
 // A normalised IP is short and plain already.
-const IPS = boundedMemo(CACHE_SIZE, (ip: string) => `i:${ip}`)
+const IPS = boundedMemo(identityCapacity, (ip: string) => `i:${ip}`)
 const USERS = keyParts('u:')
-const KEYS = boundedMemo(CACHE_SIZE, (key: string) => `k:${key}`)
+const KEYS = boundedMemo(identityCapacity, (key: string) => `k:${key}`)
 const FUNCTIONS = keyParts('f:')
 const MODELS = keyParts('m:')
 

@@ -1,4 +1,4 @@
-import { BoundedCache } from '../bounded-memo.js'
+import { BoundedCache, identityCapacity } from '../bounded-memo.js'
 import { UNKNOWN_IP } from '../identity/normalize-ip.js'
 import type { StoreCheck } from '../store/store.js'
 import type { Estimate, Identity, LimitRequest } from '../types.js'
@@ -7,8 +7,6 @@ import type { CompiledRule } from './compile-rule.js'
 import { groupOf, modelMatches } from './identity-key.js'
 import type { CompiledPlan } from './resolve-options.js'
 
-/** Identities whose checks each of a rule set's two cache generations keeps, so a flood of new ones cannot grow it. */
-const CACHE_SIZE = 10_000
 /** Rule lists longer than this are filtered by model without caching the subsets (a bit mask per subset). */
 const MASK_BITS = 30
 const NO_CHECKS: readonly StoreCheck[] = Object.freeze([])
@@ -34,7 +32,7 @@ export class RuleSet {
   private readonly byIp: boolean
   /** Every rule takes the same amount on every request, so a cached array can be handed out as is. */
   private readonly fixed: boolean
-  private readonly cache = new BoundedCache<string, readonly StoreCheck[]>(CACHE_SIZE)
+  private readonly cache = new BoundedCache<string, readonly StoreCheck[]>(identityCapacity)
   private readonly plans = new Map<CompiledPlan, RuleSet>()
   private readonly subsets = new Map<number, RuleSet>()
 

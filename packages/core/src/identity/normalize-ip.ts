@@ -1,4 +1,4 @@
-import { boundedMemo } from '../bounded-memo.js'
+import { boundedMemo, identityCapacity } from '../bounded-memo.js'
 import { isIpv4, isMapped, parseIpv6, stripIpv6Decoration, withoutIpv4Port } from './parse-ip.js'
 
 /** The value every unparseable address maps to, so garbage shares one bucket instead of minting many. */
@@ -6,7 +6,6 @@ export const UNKNOWN_IP = 'unknown'
 
 /** Longer input cannot be an address, even bracketed with a zone id; refusing it bounds all later work. */
 const MAX_LENGTH = 64
-const CACHE_SIZE = 10_000
 /** Results per prefix length; a separate memo per length so no input can alias another's entry. */
 const memos = new Map<number, (ip: string) => string>()
 
@@ -29,7 +28,7 @@ export function ipNormalizer(ipv6Subnet = 56): (ip: string) => string {
   let normalize = memos.get(bits)
   if (normalize === undefined) {
     // Returning clients repeat their address, so each one is parsed once.
-    const memo = boundedMemo(CACHE_SIZE, (raw: string) => parse(raw, bits))
+    const memo = boundedMemo(identityCapacity, (raw: string) => parse(raw, bits))
     normalize = (ip) => {
       if (typeof ip !== 'string' || ip.length === 0 || ip.length > MAX_LENGTH) return UNKNOWN_IP
       // Even a plain IPv4 address goes through the memo: a lookup costs less than checking its
