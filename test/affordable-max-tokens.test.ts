@@ -1,7 +1,9 @@
-import { memoryStore, type Rule } from '@llm-limit/core'
+import { createLimiter, type LimitRequest, memoryStore, type Rule } from '@llm-limit/core'
 import { llmLimit } from '@llm-limit/hono'
+import { redisStore } from '@llm-limit/redis'
 import { Hono } from 'hono'
-import { describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type RedisProcess, ready, redisClient, startRedis } from './support/redis-servers.js'
 
 /** A Hono app behind llmLimit whose handler answers with OpenAI's shape and the usage it was asked for. */
 const RULES: Rule[] = [
@@ -87,5 +89,73 @@ describe('a denial by an output budget through the Hono adapter', () => {
     const { error } = (await spent.json()) as { error: Record<string, unknown> }
     expect(error.message).toContain('Not even max_tokens 1 fits now.')
     expect(error).not.toHaveProperty('affordable_max_tokens')
+  })
+})
+
+describe('the memory and Redis stores offer the same max_tokens', () => {
+  let redis: RedisProcess | undefined
+  beforeAll(async () => {
+    redis = await startRedis()
+  })
+  afterAll(async () => {
+    await redis?.stop()
+  })
+
+  // A token rule that denies, then a dollar rule that denies two choices; both on their default algorithm.
+  const scenarios: { name: string; ip: string; rules: Rule[]; maxTokens: number; n: number }[] = [
+    {
+      name: 'a token rule denies',
+      ip: '203.0.113.9',
+      rules: [
+        { name: 'tph', by: 'ip', tokens: 3000, per: '1h' },
+        { name: 'spend', by: 'ip', costUsd: 1, per: '1d' },
+      ],
+      maxTokens: 2000,
+      n: 1,
+    },
+    {
+      name: 'a dollar rule denies two choices',
+      ip: '203.0.113.10',
+      rules: [
+        { name: 'tph', by: 'ip', tokens: 100_000, per: '1h' },
+        { name: 'spend', by: 'ip', costUsd: 0.03, per: '1d' },
+      ],
+      maxTokens: 900,
+      n: 2,
+    },
+  ]
+
+  it.each(scenarios)('$name', async ({ ip, rules, maxTokens, n }) => {
+    const client = redisClient((redis as RedisProcess).port)
+    const offers: (number | undefined)[] = []
+    try {
+      await ready(client)
+      for (const store of [memoryStore(), redisStore({ client })]) {
+        const limiter = createLimiter({ store, prices: { 'test-model': { input: 2.5, output: 10 } }, rules })
+        const request = (cap: number, choices = 1): LimitRequest => ({
+          method: 'POST',
+          path: '/v1/chat/completions',
+          headers: {},
+          ip,
+          body: {
+            model: 'test-model',
+            messages: [{ role: 'user', content: 'Hi.' }],
+            max_tokens: cap,
+            n: choices,
+          },
+        })
+        expect((await limiter.check(request(1200))).allowed).toBe(true)
+        const denied = await limiter.check(request(maxTokens, n))
+        expect(denied.allowed).toBe(false)
+        const fits = denied.affordableMaxTokens as number
+        offers.push(fits)
+        expect((await limiter.check(request(fits + 1, n))).allowed).toBe(false)
+        expect((await limiter.check(request(fits, n))).allowed).toBe(true)
+      }
+    } finally {
+      client.disconnect()
+    }
+    expect(offers[0]).toBeGreaterThan(0)
+    expect(offers[1]).toBe(offers[0])
   })
 })

@@ -46,6 +46,8 @@ describe('Redis store', () => {
     expect(refused({ client, timeoutMs: '200' })).toMatch(/timeoutMs.*got "200"/)
     // A hash tag in the prefix would put every key of every identity in one Cluster slot.
     expect(refused({ client, prefix: 'app{1}:' })).toMatch(/prefix.*one Cluster slot/)
+    expect(refused({ client, localDenyMs: -5 })).toMatch(/localDenyMs.*got -5/)
+    expect(refused({ client, now: 5 })).toMatch(/redisStore\(\{ now \}\)/)
     client.disconnect()
   })
 

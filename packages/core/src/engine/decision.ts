@@ -23,12 +23,7 @@ export interface Decision {
   readonly retryAfterMs: number
   /** False when waiting cannot help (budget for the period spent, request larger than the rule). */
   readonly retryable: boolean
-  /**
-   * When output budgets (tokens, outputTokens or costUsd rules) denied an LLM call: the largest
-   * `max_tokens` (per choice; or the request's own output-cap field) with which the same request
-   * fits now, so a client can retry smaller instead of waiting. Undefined otherwise, and when not
-   * even 1 fits.
-   */
+  /** After a denial by output budgets (tokens, outputTokens, costUsd): the largest `max_tokens` per choice with which the same request fits now; undefined otherwise, or when not even 1 fits. */
   readonly affordableMaxTokens: number | undefined
   /** State of every rule that applied. */
   readonly rules: readonly RuleState[]

@@ -31,17 +31,21 @@ export function describeWindow(rule: CompiledRule): string {
   return `per ${formatMs(rule.windowMs)}`
 }
 
-/** Ms as a short duration: 250ms, 1.5s, 1m, 2h, 1d. */
+/** Ms as a short duration: 250ms, 1.5s, 1m, 2h, 1d; a long one in one unit, rounded up: 24.4h, not 87740.86s. */
 export function formatMs(ms: number): string {
   if (ms < 1000) return `${ms}ms`
-  for (const [unit, size] of [
+  const units = [
     ['d', 86_400_000],
     ['h', 3_600_000],
     ['m', 60_000],
-  ] as const) {
+  ] as const
+  for (const [unit, size] of units) {
     if (ms >= size && ms % size === 0) return `${ms / size}${unit}`
   }
-  return `${Number((ms / 1000).toFixed(3))}s`
+  if (ms < 60_000) return `${Number((ms / 1000).toFixed(3))}s`
+  // Days only from two on: 24.4h says more than 1.1d.
+  const [unit, size] = ms >= 2 * units[0][1] ? units[0] : ms >= units[1][1] ? units[1] : units[2]
+  return `${Math.ceil((ms / size) * 10) / 10}${unit}`
 }
 
 /**

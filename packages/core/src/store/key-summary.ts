@@ -20,10 +20,14 @@ export function owedShare(entry: Entry, check: StoreCheck, now: number): number 
   switch (check.algorithm) {
     case 'token-bucket':
       return entry.tat > now ? (entry.tat - now) / (check.windowMs / check.limit) / check.burst : 0
-    case 'fixed-window':
-      return entry.count > 0 && entry.start === fixedWindowBounds(check, now).start
-        ? entry.count / check.limit
-        : 0
+    case 'fixed-window': {
+      if (!(entry.count > 0)) return 0
+      // Rolling windows are computed in place: eviction reads this for every group it passes.
+      const start = check.calendar
+        ? fixedWindowBounds(check, now).start
+        : Math.floor(now / check.windowMs) * check.windowMs
+      return entry.start === start ? entry.count / check.limit : 0
+    }
     case 'sliding-window': {
       const used = usedSince(entry, Math.floor(now / (check.windowMs / SLIDING_SLOTS)) - SLIDING_SLOTS)
       return used / check.limit
@@ -62,7 +66,7 @@ export function remember(
       table.put(group, name, kind, entry.tat, 0, entry.tat, share, now)
       return
     case 'fixed-window':
-      table.put(group, name, kind, entry.start, entry.count, fixedWindowBounds(check, now).end, share, now)
+      table.put(group, name, kind, entry.start, entry.count, windowEnd(entry, check, now), share, now)
       return
     case 'sliding-window': {
       const slot = check.windowMs / SLIDING_SLOTS
@@ -102,4 +106,9 @@ export function restore(
       entry.head = table.secondAt(slot)
       return
   }
+}
+
+/** End (epoch ms) of the fixed window a live entry counts in. */
+function windowEnd(entry: Entry, check: StoreCheck, now: number): number {
+  return check.calendar ? fixedWindowBounds(check, now).end : entry.start + check.windowMs
 }

@@ -29,7 +29,7 @@ export interface MemoryStoreOptions {
 }
 
 /** Groups an eviction pass may keep (used lately, owing much, holding a lease) per decision: its cost stays constant. */
-const KEEPS_PER_CHECK = 32
+const KEEPS_PER_CHECK = 4
 /** A group owing at least this share of some limit is passed over once before being forgotten. */
 const HEAVY_SHARE = 0.5
 
@@ -311,8 +311,8 @@ export class MemoryStore implements Store {
         next = this.cursor.next()
         if (next.done) return
       }
+      // A Map iterator yields live entries only, in insertion order, even across deletes and clears.
       const [name, group] = next.value
-      if (groups.get(name) !== group) continue
       const leased = group.leased(now)
       if (keeps > 0) {
         let keep = leased || group.takeRecent()
