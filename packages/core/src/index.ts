@@ -6,6 +6,7 @@ export { SLIDING_SLOTS } from './algorithms/sliding-window.js'
 export { calendarWindow, parseWindow, type Window } from './duration.js'
 export { type CompiledRule, compileRule } from './engine/compile-rule.js'
 export type { Decision } from './engine/decision.js'
+export type { LimitErrorEvent, LimitResolverOptions } from './engine/limit-resolver.js'
 export { createLimiter, type Limiter } from './engine/limiter.js'
 export type {
   CommitEvent,
@@ -57,6 +58,8 @@ export type {
   Duration,
   Estimate,
   Identity,
+  Limit,
+  LimitFunction,
   LimitRequest,
   Measure,
   Reason,

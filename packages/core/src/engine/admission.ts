@@ -2,8 +2,10 @@ import type { Estimator, LlmRequest } from '../llm/index.js'
 import type { ConsumeResult, Store } from '../store/store.js'
 import type { Attempt } from './attempt.js'
 import { type Decision, LimitDecision, type Settler } from './decision.js'
+import type { LimitResolver } from './limit-resolver.js'
+import { RuleSet } from './rule-set.js'
 import type { GuardedResult, StoreGuard } from './store-guard.js'
-import { STORE_UNAVAILABLE, UNCOUNTED, verdictOf } from './verdict.js'
+import { STORE_UNAVAILABLE, UNCOUNTED, type Verdict, verdictOf } from './verdict.js'
 
 /** What admission needs from its limiter. */
 export interface AdmissionConfig {
@@ -12,6 +14,8 @@ export interface AdmissionConfig {
   /** Cheaper model by model, tried once when tokens or dollars ran out. */
   readonly downgrade: Readonly<Record<string, string>> | undefined
   readonly settler: Settler
+  /** Resolves per-identity limit functions. */
+  readonly limits: LimitResolver
   /** Tells the limiter's events about a final decision. */
   readonly report: (decision: Decision) => void
 }
@@ -29,6 +33,27 @@ export class Admission {
   /** Admits or denies the attempt; synchronous when the store is (the memory store always is). */
   admit(attempt: Attempt): Decision | Promise<Decision> {
     const applied = attempt.rules.applying(attempt.estimate.model)
+    if (applied.dynamic) {
+      const resolved = this.config.limits.resolve(
+        applied,
+        attempt.identity,
+        attempt.request,
+        attempt.estimate.model,
+      )
+      if (resolved instanceof Promise) return resolved.then((result) => this.admitResolved(attempt, result))
+      return this.admitResolved(attempt, resolved)
+    }
+    return this.admitWith(attempt, applied)
+  }
+
+  /** Admits under the caller's resolved limits, or refuses with the resolver's 503. */
+  private admitResolved(attempt: Attempt, resolved: RuleSet | Verdict): Decision | Promise<Decision> {
+    if (resolved instanceof RuleSet) return this.admitWith(attempt, resolved)
+    attempt.applied = RuleSet.EMPTY
+    return this.finish(attempt, new LimitDecision(attempt, resolved, this.config.settler))
+  }
+
+  private admitWith(attempt: Attempt, applied: RuleSet): Decision | Promise<Decision> {
     attempt.applied = applied
     const checks = applied.checks(attempt.identity, attempt.request, attempt.estimate)
     attempt.checks = checks

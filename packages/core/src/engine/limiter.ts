@@ -8,6 +8,7 @@ import { Attempt } from './attempt.js'
 import { AttemptResolver } from './attempt-resolver.js'
 import { type Decision, LimitDecision, type Settler } from './decision.js'
 import { isolateEvents } from './isolate-events.js'
+import { LimitResolver } from './limit-resolver.js'
 import { resolveLimiterConfig } from './limiter-config.js'
 import type { LimiterEvents, LimiterOptions, Priority } from './options.js'
 import { StoreGuard } from './store-guard.js'
@@ -89,6 +90,7 @@ class LimiterImpl implements Limiter {
       downgrade: options.downgrade,
       report: (decision) => this.report(decision),
       settler: this.settler,
+      limits: new LimitResolver(options.limitResolver ?? {}, (event) => events.onLimitError?.(event)),
     })
   }
 

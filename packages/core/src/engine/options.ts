@@ -6,6 +6,7 @@ import type { PriceTable, Tokenizer } from '../llm/index.js'
 import type { Store } from '../store/store.js'
 import type { Identity, LimitRequest, Rule, Usage } from '../types.js'
 import type { Decision } from './decision.js'
+import type { LimitErrorEvent, LimitResolverOptions } from './limit-resolver.js'
 
 /** Scheduling priority of a plan's requests when queued. */
 export type Priority = 'critical' | 'high' | 'normal' | 'low'
@@ -63,6 +64,8 @@ export interface LimiterEvents {
   onCommit?: (event: CommitEvent) => void
   /** Called when the store fails; the `onStoreError` policy still decides. */
   onStoreError?: (error: unknown, store: Store) => void
+  /** Called when a rule's limit function throws, returns a bad value or times out. */
+  onLimitError?: (event: LimitErrorEvent) => void
 }
 
 /** Every option of `createLimiter()` and of each adapter's `llmLimit()`. */
@@ -107,6 +110,8 @@ export interface LimiterOptions {
   includeStreamUsage?: boolean
   /** Warn-once checks of likely misconfiguration (WARN_TRUST_PROXY, WARN_DOUBLE_COUNT, WARN_CREATED_IN_HANDLER); false silences all, or pick codes. @default true */
   validations?: ValidationsOption
+  /** How per-identity limit functions are cached and survived. @default { ttlMs: 60_000, timeoutMs: 1000, onError: 'fallback' } */
+  limitResolver?: LimitResolverOptions
   /** Hooks called with every decision, denial, settlement and store failure. @default {} */
   events?: LimiterEvents
 }
