@@ -8,6 +8,7 @@ export { type CompiledRule, compileRule } from './engine/compile-rule.js'
 export type { Decision } from './engine/decision.js'
 export type { LimitErrorEvent, LimitResolverOptions } from './engine/limit-resolver.js'
 export { createLimiter, type Limiter } from './engine/limiter.js'
+export type { BlockOptions, PeekedRule } from './engine/operator.js'
 export type {
   CommitEvent,
   LimiterEvents,
@@ -45,12 +46,16 @@ export {
 export { MemoryStore, type MemoryStoreOptions, memoryStore } from './store/memory-store.js'
 export type {
   ConsumeResult,
+  OperatorStore,
   Store,
   StoreAdjustment,
   StoreAlgorithm,
+  StoreBlock,
   StoreCheck,
   StoreCheckResult,
   StoreContext,
+  StoreControlChange,
+  StoreControls,
 } from './store/store.js'
 export type {
   Algorithm,

@@ -126,6 +126,7 @@ export type Reason =
   | 'request_too_large'
   | 'invalid_request'
   | 'unauthorized'
+  | 'blocked'
   | 'store_error'
 
 /** The state of one rule after a decision, in the rule's own units (USD for cost rules). */

@@ -110,6 +110,12 @@ export interface LimiterOptions {
   includeStreamUsage?: boolean
   /** Warn-once checks of likely misconfiguration (WARN_TRUST_PROXY, WARN_DOUBLE_COUNT, WARN_CREATED_IN_HANDLER); false silences all, or pick codes. @default true */
   validations?: ValidationsOption
+  /**
+   * Read the operator's controls (`setLimit` overrides, `block`) from the store on every decision. The memory
+   * store always does, at no cost until a control exists; a Redis store does only with `true` (one more call per
+   * decision), so set it in every process sharing the store before using `setLimit` or `block`. @default false
+   */
+  controls?: boolean
   /** How per-identity limit functions are cached and survived. @default { ttlMs: 60_000, timeoutMs: 1000, onError: 'fallback' } */
   limitResolver?: LimitResolverOptions
   /** Hooks called with every decision, denial, settlement and store failure. @default {} */
