@@ -7,7 +7,7 @@ import {
   type Store,
 } from '@llm-limit/core'
 import { redisStore } from '@llm-limit/redis'
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
 import { type RedisProcess, ready, redisClient, startCluster, startRedis } from './support/redis-servers.js'
 
 /** One table of the operator's operations, run against every store. */
@@ -59,6 +59,7 @@ let run = 0
 
 describe.each(BACKENDS)('operator API on %s', (_, makeStore) => {
   let limiter: Limiter
+  const crossed: { user: string | undefined; rule: string; fraction: number }[] = []
   let user: string
   const admitted = async (n: number) => {
     let count = 0
@@ -76,7 +77,15 @@ describe.each(BACKENDS)('operator API on %s', (_, makeStore) => {
   }
 
   beforeAll(async () => {
-    limiter = createLimiter({ store: await makeStore(), rules: rules(), controls: true })
+    limiter = createLimiter({
+      store: await makeStore(),
+      rules: rules(),
+      controls: true,
+      events: {
+        onThreshold: (event) =>
+          crossed.push({ user: event.identity.user, rule: event.rule, fraction: event.fraction }),
+      },
+    })
   })
   afterAll(async () => {
     await limiter.close()
@@ -171,5 +180,21 @@ describe.each(BACKENDS)('operator API on %s', (_, makeStore) => {
     expect(() => other.updateRules([{ name: 'req', by: 'user', tokens: 6, per: 'day' }])).toThrow(
       /measured requests and now measures tokens/,
     )
+  })
+
+  it('onThreshold: once per window, identity and fraction', async () => {
+    expect(await admitted(3)).toBe(3)
+    expect(crossed.filter((event) => event.user === user)).toEqual([])
+    expect(await admitted(1)).toBe(1)
+    await vi.waitFor(() => expect(crossed.filter((event) => event.user === user)).toHaveLength(1))
+    expect(await admitted(1)).toBe(1)
+    await vi.waitFor(() => expect(crossed.filter((event) => event.user === user)).toHaveLength(2))
+    await limiter.adjust({ user }, 'req', -2)
+    expect(await admitted(2)).toBe(2)
+    await limiter.peek({ user })
+    expect(crossed.filter((event) => event.user === user)).toEqual([
+      { user, rule: 'req', fraction: 0.8 },
+      { user, rule: 'req', fraction: 1 },
+    ])
   })
 })

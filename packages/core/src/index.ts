@@ -20,6 +20,7 @@ export type {
   StoreErrorPolicy,
 } from './engine/options.js'
 export { DEFAULT_RULES } from './engine/resolve-options.js'
+export type { ThresholdEvent } from './engine/thresholds.js'
 export { type ErrorCode, isLlmLimitError, LlmLimitError } from './errors.js'
 export { alreadyCounted } from './http/already-counted.js'
 export { type ErrorFormat, type ErrorResponse, errorCode, formatBody } from './http/format-body.js'

@@ -6,6 +6,7 @@ import { type Decision, LimitDecision, type Settler } from './decision.js'
 import type { LimitResolver } from './limit-resolver.js'
 import { RuleSet } from './rule-set.js'
 import type { GuardedResult, StoreGuard } from './store-guard.js'
+import type { ThresholdWatcher } from './thresholds.js'
 import { refusal, STORE_UNAVAILABLE, UNCOUNTED, type Verdict, verdictOf } from './verdict.js'
 
 /** What admission needs from its limiter. */
@@ -21,6 +22,8 @@ export interface AdmissionConfig {
   readonly controls: ControlsReader | undefined
   /** Tells the limiter's events that reading controls failed (the store's policy then decides). */
   readonly failed: (error: unknown) => void
+  /** Reports usage crossing fractions of a limit, when `events.onThreshold` is set. */
+  readonly thresholds: ThresholdWatcher | undefined
   /** Tells the limiter's events about a final decision. */
   readonly report: (decision: Decision) => void
 }
@@ -143,6 +146,7 @@ export class Admission {
     if (!verdict.allowed) return this.finish(attempt, new LimitDecision(attempt, verdict, settler))
     // Admitted by every rule: nothing to downgrade, so the decision is final.
     const decision = new LimitDecision(attempt, verdict, settler, store, result)
+    if (this.config.thresholds !== undefined) this.config.thresholds.observe(attempt, result)
     this.config.report(decision)
     return decision
   }

@@ -15,6 +15,7 @@ import { type LimiterConfig, resolveLimiterConfig } from './limiter-config.js'
 import { type BlockOptions, OperatorApi, type PeekedRule } from './operator.js'
 import type { LimiterEvents, LimiterOptions, Priority } from './options.js'
 import { StoreGuard } from './store-guard.js'
+import { ThresholdWatcher } from './thresholds.js'
 import { refusal, STORE_UNAVAILABLE, UNCOUNTED, type Verdict } from './verdict.js'
 import type { WaitQueue } from './wait-queue.js'
 
@@ -118,6 +119,15 @@ class LimiterImpl implements Limiter {
       limits: this.limits,
       controls: controls.active ? controls : undefined,
       failed: (error) => events.onStoreError?.(error, this.store),
+      thresholds:
+        events.onThreshold === undefined
+          ? undefined
+          : new ThresholdWatcher(
+              options.thresholds,
+              this.store,
+              (event) => events.onThreshold?.(event),
+              (error) => events.onStoreError?.(error, this.store),
+            ),
     })
     this.operator = new OperatorApi({
       store: this.store,

@@ -7,6 +7,7 @@ import type { Store } from '../store/store.js'
 import type { Identity, LimitRequest, Rule, Usage } from '../types.js'
 import type { Decision } from './decision.js'
 import type { LimitErrorEvent, LimitResolverOptions } from './limit-resolver.js'
+import type { ThresholdEvent } from './thresholds.js'
 
 /** Scheduling priority of a plan's requests when queued. */
 export type Priority = 'critical' | 'high' | 'normal' | 'low'
@@ -66,6 +67,8 @@ export interface LimiterEvents {
   onStoreError?: (error: unknown, store: Store) => void
   /** Called when a rule's limit function throws, returns a bad value or times out. */
   onLimitError?: (event: LimitErrorEvent) => void
+  /** Called once per window, identity and fraction when usage crosses one of `thresholds` (fleet-wide through the store). */
+  onThreshold?: (event: ThresholdEvent) => void
 }
 
 /** Every option of `createLimiter()` and of each adapter's `llmLimit()`. */
@@ -116,6 +119,8 @@ export interface LimiterOptions {
    * decision), so set it in every process sharing the store before using `setLimit` or `block`. @default false
    */
   controls?: boolean
+  /** Fractions of a limit whose crossing `events.onThreshold` reports. @default [0.8, 1] */
+  thresholds?: number[]
   /** How per-identity limit functions are cached and survived. @default { ttlMs: 60_000, timeoutMs: 1000, onError: 'fallback' } */
   limitResolver?: LimitResolverOptions
   /** Hooks called with every decision, denial, settlement and store failure. @default {} */
