@@ -7,7 +7,7 @@ export { calendarWindow, parseWindow, type Window } from './duration.js'
 export { type CompiledRule, compileRule } from './engine/compile-rule.js'
 export type { Decision } from './engine/decision.js'
 export type { LimitErrorEvent, LimitResolverOptions } from './engine/limit-resolver.js'
-export { createLimiter, type Limiter } from './engine/limiter.js'
+export { createLimiter, type Limiter, type UsageReport } from './engine/limiter.js'
 export type { BlockOptions, PeekedRule } from './engine/operator.js'
 export type {
   CommitEvent,

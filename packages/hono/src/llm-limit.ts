@@ -114,7 +114,7 @@ export function llmLimit(options: HonoLimitOptions = {}): LlmLimitMiddleware {
 }
 
 /** The socket address from @hono/node-server, honouring X-Forwarded-For only from trusted proxies. */
-function socketIp(trustedProxies: readonly string[]): (c: Context) => string | undefined {
+export function socketIp(trustedProxies: readonly string[]): (c: Context) => string | undefined {
   return (c) => {
     const env = c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined
     const remote = env?.incoming?.socket?.remoteAddress

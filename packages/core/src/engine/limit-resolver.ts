@@ -84,10 +84,18 @@ export class LimitResolver {
   ): Resolved | Promise<Resolved> {
     const rules = set.rules
     let key = ''
+    let last = ''
+    let lastBy: CompiledRule['by'] | undefined
     for (let i = 0; i < rules.length; i++) {
-      if (rules[i].resolveLimit === undefined) continue
-      const group = groupOf(rules[i], identity, request, model)
-      key = key === '' ? group : `${key.length}:${key}${group}`
+      const rule = rules[i]
+      if (rule.resolveLimit === undefined) continue
+      // Rules counting the same named identity share its group: found once, and the key grows only for another.
+      if (rule.by === lastBy && typeof lastBy === 'string' && !rule.perModel) continue
+      const group = groupOf(rule, identity, request, model)
+      lastBy = rule.perModel ? undefined : rule.by
+      if (group === last) continue
+      key = last === '' ? group : `${key.length}:${key}${group}`
+      last = group
     }
     let cache = this.caches.get(set)
     if (cache === undefined) {

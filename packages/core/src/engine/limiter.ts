@@ -52,8 +52,20 @@ export interface Limiter {
   block(identity: Identity, options: BlockOptions): Promise<void>
   /** Lifts a block. */
   unblock(identity: Identity): Promise<void>
+  /** The caller's own limits and what is left of them, as a usage endpoint answers (nothing is charged). */
+  usage(request: LimitRequest): Promise<UsageReport>
   /** Replaces the global rules without a restart; counters of rules whose name and measure did not change are kept. */
   updateRules(rules: Rule[]): void
+}
+
+/** What a usage endpoint answers: the caller's limits in their own units, or why the caller is unknown. */
+export interface UsageReport {
+  /** HTTP status: 200, or the identification error's (401, 503). */
+  status: number
+  /** The JSON body. */
+  body:
+    | { object: 'usage'; plan: string | null; limits: Omit<PeekedRule, 'source'>[] }
+    | { error: { message: string; type: string; code: string } }
 }
 
 /**
@@ -205,6 +217,24 @@ class LimiterImpl implements Limiter {
 
   unblock(identity: Identity): Promise<void> {
     return this.operator.unblock(identity)
+  }
+
+  async usage(request: LimitRequest): Promise<UsageReport> {
+    const identified = await this.identify(request)
+    if ('error' in identified) {
+      const { status, message } = identified.error
+      return { status, body: { error: { message, type: 'invalid_request_error', code: 'unauthorized' } } }
+    }
+    const identity = identified.identity
+    const rules = await this.operator.peek(identity)
+    return {
+      status: 200,
+      body: {
+        object: 'usage',
+        plan: identity.plan ?? null,
+        limits: rules.map(({ source: _, ...rule }) => rule),
+      },
+    }
   }
 
   updateRules(rules: Rule[]): void {
