@@ -197,4 +197,21 @@ describe.each(BACKENDS)('operator API on %s', (_, makeStore) => {
       { user, rule: 'req', fraction: 1 },
     ])
   })
+
+  it("calendar 'week': one window from Monday 00:00 UTC to the next", async () => {
+    const weekly = createLimiter({
+      store: limiter.store,
+      rules: [{ name: 'wk', by: 'user', requests: 3, per: 'week' }],
+    })
+    let count = 0
+    for (let i = 0; i < 5; i++) if ((await weekly.check(request(user))).allowed) count++
+    expect(count).toBe(3)
+    const [state] = await weekly.peek({ user })
+    const now = state.resetAt - state.resetMs
+    expect(new Date(state.resetAt).getUTCDay()).toBe(1)
+    expect(state.resetAt % 86_400_000).toBe(0)
+    expect(state.resetAt - now).toBeLessThanOrEqual(7 * 86_400_000)
+    expect(state.resetAt).toBeGreaterThan(now)
+    expect(state).toMatchObject({ used: 3, remaining: 0 })
+  })
 })

@@ -198,3 +198,24 @@ describe('per-identity limit functions', () => {
     expect((await limiter.check(request('big'))).allowed).toBe(false)
   })
 })
+
+describe("calendar 'week' (memory store, fake clock)", () => {
+  it('resets at Monday 00:00 UTC, not before', async () => {
+    const sunday = Date.UTC(2026, 0, 18, 23, 59, 0) // a Sunday
+    let now = sunday
+    const limiter = createLimiter({
+      store: memoryStore({ now: () => now }),
+      rules: [{ by: 'user', requests: 2, per: 'week' }],
+    })
+    expect((await limiter.check(request('gus'))).allowed).toBe(true)
+    expect((await limiter.check(request('gus'))).allowed).toBe(true)
+    const denied = await limiter.check(request('gus'))
+    expect(denied.allowed).toBe(false)
+    expect(denied.retryAfterMs).toBe(60_000)
+    now = Date.UTC(2026, 0, 19, 0, 0, 0) - 1
+    expect((await limiter.check(request('gus'))).allowed).toBe(false)
+    now = Date.UTC(2026, 0, 19, 0, 0, 0)
+    expect((await limiter.check(request('gus'))).allowed).toBe(true)
+    expect(() => createLimiter({ rules: [{ requests: 1, per: 'fortnight' as 'week' }] })).toThrow(/'week'/)
+  })
+})

@@ -1,4 +1,4 @@
-import { parseWindow, type Window } from '../duration.js'
+import { type CalendarPeriod, parseWindow, type Window } from '../duration.js'
 import { configError, shown } from '../errors.js'
 import type { StoreAlgorithm } from '../store/store.js'
 import type { Algorithm, By, LimitFunction, Measure, Rule } from '../types.js'
@@ -36,7 +36,7 @@ export interface CompiledRule {
   /** Window length (0 for calendar rules; the lease TTL for concurrency). */
   readonly windowMs: number
   /** Calendar period, when the rule resets at UTC midnight or on the 1st. */
-  readonly calendar: 'day' | 'month' | undefined
+  readonly calendar: CalendarPeriod | undefined
   /** The identity the rule counts against. */
   readonly by: By
   /** Only these models (exact names, or prefixes ending in '*'), or all when undefined. */

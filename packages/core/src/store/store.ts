@@ -21,7 +21,7 @@ export interface StoreCheck {
   /** Rolling window length; for calendar rules 0; for concurrency, the lease time-to-live. */
   readonly windowMs: number
   /** Calendar period (UTC), computed from the store's own clock. */
-  readonly calendar?: 'day' | 'month'
+  readonly calendar?: 'day' | 'week' | 'month'
   /** Amount to take (concurrency: always 1). 0 takes nothing but still reports the state. */
   readonly cost: number
   /**
