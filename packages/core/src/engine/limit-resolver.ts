@@ -59,7 +59,6 @@ export class LimitResolver {
   private readonly timeoutMs: number
   private readonly deny: boolean
   private readonly maxIdentities: number
-  private readonly caches = new Map<RuleSet, BoundedCache<string, Cached>>()
 
   constructor(
     options: LimitResolverOptions,
@@ -97,10 +96,12 @@ export class LimitResolver {
       key = last === '' ? group : `${key.length}:${key}${group}`
       last = group
     }
-    let cache = this.caches.get(set)
-    if (cache === undefined) {
+    // The cache lives on the set itself (one per resolver and set): no lookup of the set per decision.
+    let cache = set.limitCache as BoundedCache<string, Cached> | undefined
+    if (cache === undefined || set.limitCacheOwner !== this) {
       cache = new BoundedCache(this.maxIdentities)
-      this.caches.set(set, cache)
+      set.limitCache = cache
+      set.limitCacheOwner = this
     }
     const cached = cache.get(key)
     const now = Date.now()

@@ -39,6 +39,10 @@ export class RuleSet {
   private readonly subsets = new Map<number, RuleSet>()
   /** This set with other limits, by the limits joined; few distinct tiers make few sets. */
   private readonly limited = new BoundedCache<string, RuleSet>(10_000)
+  /** Resolved limits by identity, kept here by the limit resolver that owns them (engine use only). */
+  limitCache: unknown = undefined
+  /** The resolver `limitCache` belongs to. */
+  limitCacheOwner: unknown = undefined
 
   constructor(readonly rules: readonly CompiledRule[]) {
     this.filtersModels = rules.some((rule) => rule.models !== undefined)
