@@ -69,8 +69,8 @@ describe('a fleet sharing one Redis', () => {
     crossings.length = 0
     const user = 'tenant-threshold'
     expect(await race(user, 8)).toBe(20)
-    // Let the claims of the admitted decisions land.
-    await new Promise((resolve) => setTimeout(resolve, 50))
+    // Each limiter's claims went out on its connection before this peek: their answers are in when it returns.
+    await Promise.all(fleet.map((limiter) => limiter.peek({ user })))
     const mine = crossings.map(({ fraction, used, limit }) => ({
       fraction,
       limit,
@@ -81,7 +81,7 @@ describe('a fleet sharing one Redis', () => {
     // A refund takes usage back under both fractions; crossing them again in the same window reports nothing.
     await fleet[1].adjust({ user }, 'day', -10)
     expect(await race(user, 8)).toBe(10)
-    await new Promise((resolve) => setTimeout(resolve, 50))
+    await Promise.all(fleet.map((limiter) => limiter.peek({ user })))
     expect(crossings).toHaveLength(2)
   })
 })
