@@ -6,7 +6,9 @@ export { SLIDING_SLOTS } from './algorithms/sliding-window.js'
 export { calendarWindow, parseWindow, type Window } from './duration.js'
 export { type CompiledRule, compileRule } from './engine/compile-rule.js'
 export type { Decision } from './engine/decision.js'
-export { createLimiter, type Limiter } from './engine/limiter.js'
+export type { LimitErrorEvent, LimitResolverOptions } from './engine/limit-resolver.js'
+export { createLimiter, type Limiter, type UsageReport } from './engine/limiter.js'
+export type { BlockOptions, PeekedRule } from './engine/operator.js'
 export type {
   CommitEvent,
   LimiterEvents,
@@ -18,6 +20,7 @@ export type {
   StoreErrorPolicy,
 } from './engine/options.js'
 export { DEFAULT_RULES } from './engine/resolve-options.js'
+export type { ThresholdEvent } from './engine/thresholds.js'
 export { type ErrorCode, isLlmLimitError, LlmLimitError } from './errors.js'
 export { alreadyCounted } from './http/already-counted.js'
 export { type ErrorFormat, type ErrorResponse, errorCode, formatBody } from './http/format-body.js'
@@ -55,12 +58,16 @@ export {
 export { MemoryStore, type MemoryStoreOptions, memoryStore } from './store/memory-store.js'
 export type {
   ConsumeResult,
+  OperatorStore,
   Store,
   StoreAdjustment,
   StoreAlgorithm,
+  StoreBlock,
   StoreCheck,
   StoreCheckResult,
   StoreContext,
+  StoreControlChange,
+  StoreControls,
 } from './store/store.js'
 export type {
   Algorithm,
@@ -68,6 +75,8 @@ export type {
   Duration,
   Estimate,
   Identity,
+  Limit,
+  LimitFunction,
   LimitRequest,
   Measure,
   Reason,

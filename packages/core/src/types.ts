@@ -5,7 +5,7 @@ export type Measure = 'requests' | 'tokens' | 'inputTokens' | 'outputTokens' | '
 export type Algorithm = 'token-bucket' | 'sliding-window' | 'fixed-window'
 
 /** A rolling duration such as `'250ms'`, `'1s'`, `'1m'`, `'1h'`, `'30d'`, or a calendar period in UTC. */
-export type Duration = `${number}${'ms' | 's' | 'm' | 'h' | 'd'}` | 'day' | 'month'
+export type Duration = `${number}${'ms' | 's' | 'm' | 'h' | 'd'}` | 'day' | 'week' | 'month'
 
 /** A plain, framework-free view of one HTTP request, produced by an adapter. */
 export interface LimitRequest {
@@ -40,24 +40,33 @@ export interface Identity {
 /** Which identity a rule counts against, or a function returning its own key. */
 export type By = 'ip' | 'apiKey' | 'user' | 'global' | ((identity: Identity, request: LimitRequest) => string)
 
+/**
+ * A limit that depends on the caller, e.g. a budget read from the operator's database; sync or async.
+ * Its result is cached per identity for `limitResolver.ttlMs`.
+ */
+export type LimitFunction = (identity: Identity, request: LimitRequest) => number | Promise<number>
+
+/** A rule's limit: a number, or a function of the identity and request. */
+export type Limit = number | LimitFunction
+
 /** One limit: exactly one measure, a window (except `concurrent`) and the identity it applies to. */
 export interface Rule {
   /** Unique name used in headers, errors and store keys. @default derived from measure, by and per */
   name?: string
   /** Who the rule counts against. @default 'ip' */
   by?: By
-  /** Maximum requests per window. */
-  requests?: number
+  /** Maximum requests per window; a function gives each identity its own (see `LimitFunction`). */
+  requests?: Limit
   /** Maximum input + output tokens per window. */
-  tokens?: number
+  tokens?: Limit
   /** Maximum input tokens per window. */
-  inputTokens?: number
+  inputTokens?: Limit
   /** Maximum output tokens per window. */
-  outputTokens?: number
+  outputTokens?: Limit
   /** Maximum spend in USD per window (stored as integer micro-USD). */
-  costUsd?: number
+  costUsd?: Limit
   /** Maximum calls in flight at once (no window). */
-  concurrent?: number
+  concurrent?: Limit
   /** Window length or calendar period. @default '1m' */
   per?: Duration
   /** Counting algorithm. @default 'token-bucket' for request rules up to 1h, 'sliding-window' for every other rolling rule (tokens and dollars included), 'fixed-window' for calendar periods */
@@ -68,6 +77,11 @@ export interface Rule {
   models?: readonly string[]
   /** Keep a separate counter per model. @default false */
   perModel?: boolean
+  /**
+   * The limit used when the rule's limit function throws, returns a bad value or outlasts
+   * `limitResolver.timeoutMs`; without one such a request is refused with 503. @default none
+   */
+  fallback?: number
 }
 
 /** Token usage of one LLM call, as reported by the provider or the handler. */
@@ -116,6 +130,7 @@ export type Reason =
   | 'request_too_large'
   | 'invalid_request'
   | 'unauthorized'
+  | 'blocked'
   | 'store_error'
 
 /** The state of one rule after a decision, in the rule's own units (USD for cost rules). */

@@ -22,7 +22,8 @@ const identify = (checks: readonly StoreCheck[]): string => {
       same = known.checks[i] === checks[i] && known.costs[i] === checks[i].cost
     if (same) return known.key
   }
-  const key = checks.map((check) => `${check.key}\u0000${check.cost}`).join('\n')
+  // The limit is part of the shape: a limit raised by the operator (setLimit) is never met by an older denial.
+  const key = checks.map((check) => `${check.key}\u0000${check.cost}\u0000${check.limit}`).join('\n')
   IDENTIFIED.set(checks, { key, checks: checks.slice(), costs: checks.map((check) => check.cost) })
   return key
 }

@@ -43,6 +43,11 @@ local function bounds(window_ms, calendar, now)
     local ny, nm = y, m + 1
     if nm == 13 then ny, nm = y + 1, 1 end
     return civil_to_days(y, m) * day, civil_to_days(ny, nm) * day
+  elseif calendar == 3 then
+    -- Weeks start on Monday; 1970-01-01 was a Thursday.
+    local d = math.floor(now / day)
+    local start = (d - (d + 3) % 7) * day
+    return start, start + 7 * day
   end
   local start = math.floor(now / window_ms) * window_ms
   return start, start + window_ms

@@ -1,5 +1,6 @@
 import {
   type ConsumeResult,
+  calendarWindow,
   LlmLimitError,
   type Store,
   type StoreCheck,
@@ -57,7 +58,11 @@ function isResult(value: unknown): value is FlexibleResult {
 }
 
 /** The UTC calendar period around `now`: start and end, epoch ms. */
-function calendarPeriod(calendar: 'day' | 'month', now: number): [number, number] {
+function calendarPeriod(calendar: 'day' | 'week' | 'month', now: number): [number, number] {
+  if (calendar === 'week') {
+    const { start, end } = calendarWindow('week', now)
+    return [start, end]
+  }
   if (calendar === 'day') {
     const start = Math.floor(now / DAY_MS) * DAY_MS
     return [start, start + DAY_MS]

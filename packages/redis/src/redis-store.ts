@@ -13,6 +13,7 @@ import { CONSUME_LUA } from './consume-lua.js'
 import { consumeAcrossSlots, pastPending } from './cross-slot.js'
 import { DenyCache } from './deny-cache.js'
 import { ADJUST_LUA, UNDO_LUA, UNMARK_LUA } from './lua.js'
+import { operatorMethods } from './operator.js'
 import { type Settlement, SettlementQueue } from './settlement-queue.js'
 import { ALGORITHM_CODES, hashTag, keyOf, Mode, type Scripted, type StoreCore, UNSENT } from './store-core.js'
 
@@ -263,6 +264,8 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
       }
     },
     pendingSettlements: () => settlements.size,
+    // The operator's API (peek, reset, setLimit, block, thresholds): operator.ts.
+    ...operatorMethods({ client, prefix, cluster: core.cluster, denied, call: (run) => core.call(run) }),
     async close() {
       denied?.clear()
       settlements.close()

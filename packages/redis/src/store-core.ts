@@ -52,7 +52,7 @@ export const ALGORITHM_CODES: Record<StoreAlgorithm, number> = {
 }
 
 /** Calendar codes of the scripts (0: none). */
-export const CALENDAR_CODES = { day: 1, month: 2 } as const
+export const CALENDAR_CODES = { day: 1, month: 2, week: 3 } as const
 
 const tags = new Map<string, string>()
 

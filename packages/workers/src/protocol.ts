@@ -9,7 +9,7 @@ export interface WireCheck {
   limit: number
   burst: number
   windowMs: number
-  calendar?: 'day' | 'month'
+  calendar?: StoreCheck['calendar']
   cost: number
 }
 
@@ -39,6 +39,9 @@ export function isWireCheck(value: unknown): value is WireCheck {
     Number.isFinite(check.burst) &&
     Number.isFinite(check.windowMs) &&
     Number.isFinite(check.cost) &&
-    (check.calendar === undefined || check.calendar === 'day' || check.calendar === 'month')
+    (check.calendar === undefined ||
+      check.calendar === 'day' ||
+      check.calendar === 'week' ||
+      check.calendar === 'month')
   )
 }

@@ -1,9 +1,13 @@
 import type { Estimator, LlmRequest } from '../llm/index.js'
 import type { ConsumeResult, Store } from '../store/store.js'
 import type { Attempt } from './attempt.js'
+import type { AppliedControls, ControlsReader } from './controls.js'
 import { type Decision, LimitDecision, type Settler } from './decision.js'
+import type { LimitResolver } from './limit-resolver.js'
+import { RuleSet } from './rule-set.js'
 import type { GuardedResult, StoreGuard } from './store-guard.js'
-import { STORE_UNAVAILABLE, UNCOUNTED, verdictOf } from './verdict.js'
+import type { ThresholdWatcher } from './thresholds.js'
+import { refusal, STORE_UNAVAILABLE, UNCOUNTED, type Verdict, verdictOf } from './verdict.js'
 
 /** What admission needs from its limiter. */
 export interface AdmissionConfig {
@@ -12,6 +16,14 @@ export interface AdmissionConfig {
   /** Cheaper model by model, tried once when tokens or dollars ran out. */
   readonly downgrade: Readonly<Record<string, string>> | undefined
   readonly settler: Settler
+  /** Resolves per-identity limit functions. */
+  readonly limits: LimitResolver
+  /** Reads the operator's overrides and blocks, when the store keeps them; undefined otherwise. */
+  readonly controls: ControlsReader | undefined
+  /** Tells the limiter's events that reading controls failed (the store's policy then decides). */
+  readonly failed: (error: unknown) => void
+  /** Reports usage crossing fractions of a limit, when `events.onThreshold` is set. */
+  readonly thresholds: ThresholdWatcher | undefined
   /** Tells the limiter's events about a final decision. */
   readonly report: (decision: Decision) => void
 }
@@ -29,6 +41,79 @@ export class Admission {
   /** Admits or denies the attempt; synchronous when the store is (the memory store always is). */
   admit(attempt: Attempt): Decision | Promise<Decision> {
     const applied = attempt.rules.applying(attempt.estimate.model)
+    const controls = this.config.controls
+    if (controls !== undefined) {
+      const read = controls.read(applied, attempt.identity, attempt.request, attempt.estimate.model)
+      if (read instanceof Promise) {
+        return read.then(
+          (found) => this.admitControlled(attempt, applied, found),
+          (error: unknown) => {
+            // The consume that follows meets the same store, and its policy decides.
+            this.config.failed(error)
+            return this.admitControlled(attempt, applied, undefined)
+          },
+        )
+      }
+      if (read !== undefined) return this.admitControlled(attempt, applied, read)
+    }
+    if (applied.dynamic) return this.admitLimited(attempt, applied, undefined)
+    return this.admitWith(attempt, applied)
+  }
+
+  /** Refuses a blocked caller; otherwise admits under the operator's overrides. */
+  private admitControlled(
+    attempt: Attempt,
+    applied: RuleSet,
+    controls: AppliedControls | undefined,
+  ): Decision | Promise<Decision> {
+    const block = controls?.block
+    if (block !== undefined) {
+      attempt.applied = RuleSet.EMPTY
+      const message = `This caller is blocked by the operator: ${block.reason}`
+      const verdict: Verdict =
+        block.status === 429
+          ? {
+              ...refusal('blocked', 429, message),
+              retryAfterMs: Math.max(1, block.untilMs - Date.now()),
+              retryable: true,
+            }
+          : refusal('blocked', block.status, message)
+      return this.finish(attempt, new LimitDecision(attempt, verdict, this.config.settler))
+    }
+    return this.admitLimited(attempt, applied, controls?.limits)
+  }
+
+  /** Admits under the caller's limits: an override beats a limit function, which beats the rule's constant. */
+  private admitLimited(
+    attempt: Attempt,
+    applied: RuleSet,
+    overrides: readonly (number | undefined)[] | undefined,
+  ): Decision | Promise<Decision> {
+    const covered =
+      overrides !== undefined &&
+      applied.rules.every((rule, i) => rule.resolveLimit === undefined || overrides[i] !== undefined)
+    if (applied.dynamic && !covered) {
+      const resolved = this.config.limits.resolve(
+        applied,
+        attempt.identity,
+        attempt.request,
+        attempt.estimate.model,
+      )
+      if (resolved instanceof Promise)
+        return resolved.then((result) => this.admitResolved(attempt, overridden(result, overrides)))
+      return this.admitResolved(attempt, overridden(resolved, overrides))
+    }
+    return this.admitWith(attempt, overridden(applied, overrides) as RuleSet)
+  }
+
+  /** Admits under the caller's resolved limits, or refuses with the resolver's 503. */
+  private admitResolved(attempt: Attempt, resolved: RuleSet | Verdict): Decision | Promise<Decision> {
+    if (resolved instanceof RuleSet) return this.admitWith(attempt, resolved)
+    attempt.applied = RuleSet.EMPTY
+    return this.finish(attempt, new LimitDecision(attempt, resolved, this.config.settler))
+  }
+
+  private admitWith(attempt: Attempt, applied: RuleSet): Decision | Promise<Decision> {
     attempt.applied = applied
     const checks = applied.checks(attempt.identity, attempt.request, attempt.estimate)
     attempt.checks = checks
@@ -61,6 +146,7 @@ export class Admission {
     if (!verdict.allowed) return this.finish(attempt, new LimitDecision(attempt, verdict, settler))
     // Admitted by every rule: nothing to downgrade, so the decision is final.
     const decision = new LimitDecision(attempt, verdict, settler, store, result)
+    if (this.config.thresholds !== undefined) this.config.thresholds.observe(attempt, result)
     this.config.report(decision)
     return decision
   }
@@ -103,4 +189,13 @@ export class Admission {
     if (typeof body === 'object' && body !== null) (body as Record<string, unknown>).model = cheaper
     return retried
   }
+}
+
+/** `resolved` with the operator's overrides, when it is a rule set and there are any. */
+function overridden(
+  resolved: RuleSet | Verdict,
+  overrides: readonly (number | undefined)[] | undefined,
+): RuleSet | Verdict {
+  if (overrides === undefined || !(resolved instanceof RuleSet)) return resolved
+  return resolved.withLimits(resolved.rules.map((rule, i) => overrides[i] ?? rule.limit))
 }

@@ -1,7 +1,7 @@
-import { parseWindow, type Window } from '../duration.js'
+import { type CalendarPeriod, parseWindow, type Window } from '../duration.js'
 import { configError, shown } from '../errors.js'
 import type { StoreAlgorithm } from '../store/store.js'
-import type { Algorithm, By, Measure, Rule } from '../types.js'
+import type { Algorithm, By, LimitFunction, Measure, Rule } from '../types.js'
 
 const MEASURES: readonly Measure[] = [
   'requests',
@@ -36,7 +36,7 @@ export interface CompiledRule {
   /** Window length (0 for calendar rules; the lease TTL for concurrency). */
   readonly windowMs: number
   /** Calendar period, when the rule resets at UTC midnight or on the 1st. */
-  readonly calendar: 'day' | 'month' | undefined
+  readonly calendar: CalendarPeriod | undefined
   /** The identity the rule counts against. */
   readonly by: By
   /** Only these models (exact names, or prefixes ending in '*'), or all when undefined. */
@@ -45,6 +45,23 @@ export interface CompiledRule {
   readonly perModel: boolean
   /** Prefix of every store key of this rule. */
   readonly keyPrefix: string
+  /** The limit function of a per-identity rule (its `limit` is then the fallback, or 1 as a placeholder). */
+  readonly resolveLimit: LimitFunction | undefined
+  /** The fallback limit in store units, for a rule with a limit function. */
+  readonly fallback: number | undefined
+  /** The token bucket's size follows the limit (no `burst` was set), so a resolved limit resizes it too. */
+  readonly burstFollows: boolean
+}
+
+/** `rule` with another limit (store units), e.g. one resolved for an identity or set by the operator. */
+export function withLimit(rule: CompiledRule, limit: number): CompiledRule {
+  if (limit === rule.limit && rule.resolveLimit === undefined) return rule
+  return { ...rule, limit, burst: rule.burstFollows ? limit : rule.burst, resolveLimit: undefined }
+}
+
+/** A limit in user units (a resolved function value, an override) as store units; throws a clear error when invalid. */
+export function limitUnits(rule: CompiledRule, value: unknown, option: string): number {
+  return toUnits(value, rule.scale, option)
 }
 
 /** Validates `rule` (named `option` in errors, e.g. `rules[2]`) and resolves it into store units. */
@@ -57,9 +74,17 @@ export function compileRule(rule: Rule, option: string, leaseTtlMs: number): Com
     )
   }
   const measure = measures[0]
-  const value = rule[measure] as number
+  const value = rule[measure]
   const scale = measure === 'costUsd' ? MICRO : 1
-  const limit = toUnits(value, scale, `${option}.${measure}`)
+  const resolveLimit = typeof value === 'function' ? value : undefined
+  const fallback =
+    rule.fallback === undefined ? undefined : toUnits(rule.fallback, scale, `${option}.fallback`)
+  if (fallback !== undefined && resolveLimit === undefined) {
+    configError(
+      `\`${option}.fallback\` applies only when \`${option}.${measure}\` is a function; remove it or make the limit a function.`,
+    )
+  }
+  const limit = resolveLimit ? (fallback ?? 1) : toUnits(value, scale, `${option}.${measure}`)
   const by = rule.by ?? 'ip'
   if (typeof by !== 'function' && !BY_NAMES.includes(by)) {
     configError(
@@ -75,7 +100,7 @@ export function compileRule(rule: Rule, option: string, leaseTtlMs: number): Com
       `\`${option}.models\` is empty, so the rule would count no request; list models, or leave \`models\` out to count every model.`,
     )
   }
-  const base = { measure, limit, scale, by, models, perModel: rule.perModel === true }
+  const base = { measure, limit, scale, by, models, perModel: rule.perModel === true, resolveLimit, fallback }
   if (measure === 'concurrent') {
     if (rule.per !== undefined || rule.algorithm !== undefined || rule.burst !== undefined) {
       configError(
@@ -87,6 +112,7 @@ export function compileRule(rule: Rule, option: string, leaseTtlMs: number): Com
       ...base,
       name,
       burst: limit,
+      burstFollows: true,
       algorithm: 'concurrency',
       windowMs: leaseTtlMs,
       calendar: undefined,
@@ -117,6 +143,7 @@ export function compileRule(rule: Rule, option: string, leaseTtlMs: number): Com
     ...base,
     name,
     burst,
+    burstFollows: rule.burst === undefined,
     algorithm,
     windowMs: window.kind === 'rolling' ? window.ms : 0,
     calendar: window.kind === 'calendar' ? window.period : undefined,

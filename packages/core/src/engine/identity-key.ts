@@ -78,3 +78,15 @@ export function modelMatches(patterns: readonly string[], model: string | undefi
   }
   return false
 }
+
+/**
+ * The groups naming the caller itself (user, API key, IP), most specific first: where a block is kept,
+ * and what a decision reads for blocks whatever its rules count by.
+ */
+export function identityGroups(identity: Identity): string[] {
+  const groups: string[] = []
+  if (identity.user !== undefined) groups.push(USERS(identity.user))
+  if (identity.apiKey !== undefined) groups.push(KEYS(identity.apiKey))
+  if (identity.ip !== undefined) groups.push(IPS(identity.ip))
+  return groups
+}

@@ -1,7 +1,14 @@
 import type { LimiterEvents } from './options.js'
 
 type Hook = keyof LimiterEvents
-const HOOKS: readonly Hook[] = ['onDecision', 'onDeny', 'onCommit', 'onStoreError']
+const HOOKS: readonly Hook[] = [
+  'onDecision',
+  'onDeny',
+  'onCommit',
+  'onStoreError',
+  'onLimitError',
+  'onThreshold',
+]
 
 /**
  * The user's event hooks, each behind a try/catch. The hooks observe. One that throws is logged,

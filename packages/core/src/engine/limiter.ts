@@ -1,16 +1,21 @@
+import { configError } from '../errors.js'
 import { createIdentifier, type IdentityResult } from '../identity/index.js'
 import { createEstimator, type Estimator } from '../llm/index.js'
 import { memoryStore } from '../store/memory-store.js'
 import type { Store } from '../store/store.js'
-import type { LimitRequest } from '../types.js'
+import type { Identity, LimitRequest, Rule } from '../types.js'
 import { Admission } from './admission.js'
 import { Attempt } from './attempt.js'
 import { AttemptResolver } from './attempt-resolver.js'
+import { ControlsReader } from './controls.js'
 import { type Decision, LimitDecision, type Settler } from './decision.js'
 import { isolateEvents } from './isolate-events.js'
-import { resolveLimiterConfig } from './limiter-config.js'
+import { LimitResolver } from './limit-resolver.js'
+import { type LimiterConfig, resolveLimiterConfig } from './limiter-config.js'
+import { type BlockOptions, OperatorApi, type PeekedRule } from './operator.js'
 import type { LimiterEvents, LimiterOptions, Priority } from './options.js'
 import { StoreGuard } from './store-guard.js'
+import { ThresholdWatcher } from './thresholds.js'
 import { refusal, STORE_UNAVAILABLE, UNCOUNTED, type Verdict } from './verdict.js'
 import type { WaitQueue } from './wait-queue.js'
 
@@ -33,6 +38,34 @@ export interface Limiter {
   queueDepth(): Record<Priority, number>
   /** Releases the store's resources. */
   close(): Promise<void>
+  /** Each applicable rule's limit, used, remaining and reset for `identity`, in the rule's units, charging nothing. */
+  peek(identity: Identity): Promise<PeekedRule[]>
+  /** Forgets the identity's counters of `rule`, or of all its rules. */
+  reset(identity: Identity, rule?: string): Promise<void>
+  /** Adds `amount` (the rule's units; negative refunds) to the identity's current window of `rule`. */
+  adjust(identity: Identity, rule: string, amount: number): Promise<void>
+  /** Stores a limit for the identity (the rule's units) that beats limit functions and plans, in every process. */
+  setLimit(identity: Identity, rule: string, value: number): Promise<void>
+  /** Removes a limit set with `setLimit`. */
+  clearLimit(identity: Identity, rule: string): Promise<void>
+  /** Refuses the identity's requests (403, or 429 by option) with `reason` for `ms`, in every process. */
+  block(identity: Identity, options: BlockOptions): Promise<void>
+  /** Lifts a block. */
+  unblock(identity: Identity): Promise<void>
+  /** The caller's own limits and what is left of them, as a usage endpoint answers (nothing is charged). */
+  usage(request: LimitRequest): Promise<UsageReport>
+  /** Replaces the global rules without a restart; counters of rules whose name and measure did not change are kept. */
+  updateRules(rules: Rule[]): void
+}
+
+/** What a usage endpoint answers: the caller's limits in their own units, or why the caller is unknown. */
+export interface UsageReport {
+  /** HTTP status: 200, or the identification error's (401, 503). */
+  status: number
+  /** The JSON body. */
+  body:
+    | { object: 'usage'; plan: string | null; limits: Omit<PeekedRule, 'source'>[] }
+    | { error: { message: string; type: string; code: string } }
 }
 
 /**
@@ -50,7 +83,10 @@ class LimiterImpl implements Limiter {
   readonly store: Store
   readonly estimator: Estimator
   private readonly identify: (request: LimitRequest) => IdentityResult | Promise<IdentityResult>
-  private readonly resolver: AttemptResolver
+  private resolver: AttemptResolver
+  private config: LimiterConfig
+  private readonly operator: OperatorApi
+  private readonly limits: LimitResolver
   private readonly admission: Admission
   private readonly settler: Settler
   private readonly shadow: boolean
@@ -61,6 +97,7 @@ class LimiterImpl implements Limiter {
 
   constructor(readonly options: LimiterOptions) {
     const config = resolveLimiterConfig(options)
+    this.config = config
     this.shadow = config.shadow
     this.queue = config.queue
     this.identify = createIdentifier(options.identify ?? {})
@@ -84,12 +121,32 @@ class LimiterImpl implements Limiter {
       },
       failed: (error, store) => events.onStoreError?.(error, store),
     }
+    this.limits = new LimitResolver(options.limitResolver ?? {}, (event) => events.onLimitError?.(event))
+    const controls = new ControlsReader(this.store, options.controls === true)
     this.admission = new Admission({
       guard: new StoreGuard(this.store, config.policy, (error, store) => events.onStoreError?.(error, store)),
       estimator,
       downgrade: options.downgrade,
       report: (decision) => this.report(decision),
       settler: this.settler,
+      limits: this.limits,
+      controls: controls.active ? controls : undefined,
+      failed: (error) => events.onStoreError?.(error, this.store),
+      thresholds:
+        events.onThreshold === undefined
+          ? undefined
+          : new ThresholdWatcher(
+              options.thresholds,
+              this.store,
+              (event) => events.onThreshold?.(event),
+              (error) => events.onStoreError?.(error, this.store),
+            ),
+    })
+    this.operator = new OperatorApi({
+      store: this.store,
+      resolver: () => this.resolver,
+      limits: () => this.limits,
+      controls,
     })
   }
 
@@ -126,6 +183,74 @@ class LimiterImpl implements Limiter {
 
   async close(): Promise<void> {
     await this.store.close?.()
+  }
+
+  peek(identity: Identity): Promise<PeekedRule[]> {
+    return this.operator.peek(identity)
+  }
+
+  reset(identity: Identity, rule?: string): Promise<void> {
+    return this.operator.reset(identity, rule)
+  }
+
+  adjust(identity: Identity, rule: string, amount: number): Promise<void> {
+    return this.operator.adjust(identity, rule, amount)
+  }
+
+  setLimit(identity: Identity, rule: string, value: number): Promise<void> {
+    if (typeof value !== 'number') {
+      return Promise.reject(
+        new TypeError(
+          `Expected setLimit(identity, '${rule}', value) to get a number; use clearLimit() to remove one.`,
+        ),
+      )
+    }
+    return this.operator.setLimit(identity, rule, value)
+  }
+
+  clearLimit(identity: Identity, rule: string): Promise<void> {
+    return this.operator.setLimit(identity, rule, undefined)
+  }
+
+  block(identity: Identity, options: BlockOptions): Promise<void> {
+    return this.operator.block(identity, options)
+  }
+
+  unblock(identity: Identity): Promise<void> {
+    return this.operator.unblock(identity)
+  }
+
+  async usage(request: LimitRequest): Promise<UsageReport> {
+    const identified = await this.identify(request)
+    if ('error' in identified) {
+      const { status, message } = identified.error
+      return { status, body: { error: { message, type: 'invalid_request_error', code: 'unauthorized' } } }
+    }
+    const identity = identified.identity
+    const rules = await this.operator.peek(identity)
+    return {
+      status: 200,
+      body: {
+        object: 'usage',
+        plan: identity.plan ?? null,
+        limits: rules.map(({ source: _, ...rule }) => rule),
+      },
+    }
+  }
+
+  updateRules(rules: Rule[]): void {
+    const config = resolveLimiterConfig({ ...this.options, rules })
+    const before = new Map(this.config.rules.rules.map((rule) => [rule.name, rule.measure]))
+    for (const rule of config.rules.rules) {
+      const measure = before.get(rule.name)
+      if (measure !== undefined && measure !== rule.measure) {
+        configError(
+          `updateRules: rule '${rule.name}' measured ${measure} and now measures ${rule.measure}; counters are kept by name, so give the changed rule a new name.`,
+        )
+      }
+    }
+    this.config = config
+    this.resolver = new AttemptResolver({ ...config, plan: this.options.plan, estimator: this.estimator })
   }
 
   private checkOnce(request: LimitRequest): Decision | Promise<Decision> {

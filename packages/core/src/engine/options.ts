@@ -6,6 +6,8 @@ import type { PriceTable, PricingOptions, Tokenizer } from '../llm/index.js'
 import type { Store } from '../store/store.js'
 import type { Identity, LimitRequest, Rule, Usage } from '../types.js'
 import type { Decision } from './decision.js'
+import type { LimitErrorEvent, LimitResolverOptions } from './limit-resolver.js'
+import type { ThresholdEvent } from './thresholds.js'
 
 /** Scheduling priority of a plan's requests when queued. */
 export type Priority = 'critical' | 'high' | 'normal' | 'low'
@@ -63,6 +65,10 @@ export interface LimiterEvents {
   onCommit?: (event: CommitEvent) => void
   /** Called when the store fails; the `onStoreError` policy still decides. */
   onStoreError?: (error: unknown, store: Store) => void
+  /** Called when a rule's limit function throws, returns a bad value or times out. */
+  onLimitError?: (event: LimitErrorEvent) => void
+  /** Called once per window, identity and fraction when usage crosses one of `thresholds` (fleet-wide through the store). */
+  onThreshold?: (event: ThresholdEvent) => void
 }
 
 /** Every option of `createLimiter()` and of each adapter's `llmLimit()`. */
@@ -109,6 +115,16 @@ export interface LimiterOptions {
   includeStreamUsage?: boolean
   /** Warn-once checks of likely misconfiguration (WARN_TRUST_PROXY, WARN_DOUBLE_COUNT, WARN_CREATED_IN_HANDLER); false silences all, or pick codes. @default true */
   validations?: ValidationsOption
+  /**
+   * Read the operator's controls (`setLimit` overrides, `block`) from the store on every decision. The memory
+   * store always does, at no cost until a control exists; a Redis store does only with `true` (one more call per
+   * decision), so set it in every process sharing the store before using `setLimit` or `block`. @default false
+   */
+  controls?: boolean
+  /** Fractions of a limit whose crossing `events.onThreshold` reports. @default [0.8, 1] */
+  thresholds?: number[]
+  /** How per-identity limit functions are cached and survived. @default { ttlMs: 60_000, timeoutMs: 1000, onError: 'fallback' } */
+  limitResolver?: LimitResolverOptions
   /** Hooks called with every decision, denial, settlement and store failure. @default {} */
   events?: LimiterEvents
 }

@@ -3,7 +3,7 @@ import { UNKNOWN_IP } from '../identity/normalize-ip.js'
 import type { StoreCheck } from '../store/store.js'
 import type { Estimate, Identity, LimitRequest } from '../types.js'
 import { amountOf } from './amount.js'
-import type { CompiledRule } from './compile-rule.js'
+import { type CompiledRule, withLimit } from './compile-rule.js'
 import { groupOf, modelMatches } from './identity-key.js'
 import type { CompiledPlan } from './resolve-options.js'
 
@@ -25,6 +25,8 @@ export class RuleSet {
   readonly leases: boolean
   /** Some rule reserves tokens, dollars or a lease, so admitted decisions may need settling. */
   readonly reserves: boolean
+  /** Some rule's limit is a function of the identity, resolved per caller before admission. */
+  readonly dynamic: boolean
   /** Rule `i` counts against a different group than rule `i - 1` (or may: functions, per-model keys). */
   private readonly starts: boolean[]
   private readonly parts: number
@@ -35,11 +37,18 @@ export class RuleSet {
   private readonly cache = new BoundedCache<string, readonly StoreCheck[]>(identityCapacity)
   private readonly plans = new Map<CompiledPlan, RuleSet>()
   private readonly subsets = new Map<number, RuleSet>()
+  /** This set with other limits, by the limits joined; few distinct tiers make few sets. */
+  private readonly limited = new BoundedCache<string, RuleSet>(10_000)
+  /** Resolved limits by identity, kept here by the limit resolver that owns them (engine use only). */
+  limitCache: unknown = undefined
+  /** The resolver `limitCache` belongs to. */
+  limitCacheOwner: unknown = undefined
 
   constructor(readonly rules: readonly CompiledRule[]) {
     this.filtersModels = rules.some((rule) => rule.models !== undefined)
     this.leases = rules.some((rule) => rule.measure === 'concurrent')
     this.reserves = rules.some((rule) => rule.measure !== 'requests')
+    this.dynamic = rules.some((rule) => rule.resolveLimit !== undefined)
     this.fixed = rules.every((rule) => hasFixedAmount(rule))
     this.starts = rules.map((rule, i) => {
       const previous = rules[i - 1]
@@ -64,6 +73,20 @@ export class RuleSet {
       this.plans.set(plan, combined)
     }
     return combined
+  }
+
+  /**
+   * This set with rule `i` limited to `limits[i]` (store units), as a set of constant rules with
+   * its own cache of checks; the same limits give the same set.
+   */
+  withLimits(limits: readonly number[]): RuleSet {
+    const key = limits.join(',')
+    let set = this.limited.get(key)
+    if (set === undefined) {
+      set = new RuleSet(this.rules.map((rule, i) => withLimit(rule, limits[i])))
+      this.limited.set(key, set)
+    }
+    return set
   }
 
   /** The rules that count `model` (a rule with `models` counts only those), as a set of their own. */

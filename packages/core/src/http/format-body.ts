@@ -31,6 +31,7 @@ const CODES: Record<Reason, string> = {
   request_too_large: 'request_too_large',
   invalid_request: 'invalid_request',
   unauthorized: 'invalid_api_key',
+  blocked: 'blocked',
   store_error: 'store_unavailable',
 }
 

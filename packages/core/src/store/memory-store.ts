@@ -1,7 +1,7 @@
 import { Entry } from '../algorithms/entry.js'
 import { fixedWindow } from '../algorithms/fixed-window.js'
 import { ALGORITHMS } from '../algorithms/index.js'
-import { slidingWindow } from '../algorithms/sliding-window.js'
+import { SLIDING_SLOTS, slidingWindow } from '../algorithms/sliding-window.js'
 import { tokenBucket } from '../algorithms/token-bucket.js'
 import { sizeIdentityCaches } from '../bounded-memo.js'
 import { configError } from '../errors.js'
@@ -14,6 +14,8 @@ import type {
   StoreCheck,
   StoreCheckResult,
   StoreContext,
+  StoreControlChange,
+  StoreControls,
 } from './store.js'
 
 /** Options of `memoryStore()`. */
@@ -34,6 +36,9 @@ const KEEPS_PER_CHECK = 4
 const HEAVY_SHARE = 0.5
 
 const SCRATCH: KeyState[] = []
+/** A limit no amount reaches: reading a key with it gives the raw amount used. */
+const UNBOUNDED = 2 ** 52
+const NO_CONTROLS: StoreControls = Object.freeze({ limits: Object.freeze({}), block: undefined })
 
 /** Calls each algorithm directly, so the compiler can inline the hot ones instead of a lookup per check. */
 function inspect(entry: Entry, check: StoreCheck, now: number, out: StoreCheckResult): void {
@@ -157,6 +162,10 @@ export class MemoryStore implements Store {
   /** Most identities kept (the option). */
   readonly maxKeys: number
   private readonly groups = new Map<string, Group>()
+  /** The operator's records (limit overrides, blocks) by group; few, and never evicted. */
+  private readonly controls = new Map<string, StoreControls>()
+  /** Claimed markers (threshold crossings) and when each expires. */
+  private readonly claims = new Map<string, number>()
   /** Made when the store first forgets a key: a store that never fills pays nothing for it. */
   private debts: DebtTable | undefined
   private readonly now: () => number
@@ -254,6 +263,137 @@ export class MemoryStore implements Store {
     }
     if (this.groups.size > this.maxKeys) this.evict(now)
     return Promise.resolve()
+  }
+
+  // The operator's API: peek, forget, add, controls and claims. Rare calls, kept off the decision path.
+
+  /** The state of each check as `consumeSync` would read it, with nothing charged and no key created. */
+  peek(checks: readonly StoreCheck[]): Promise<ConsumeResult> {
+    const now = this.now()
+    const results = checks.map((check) => {
+      const entry = this.groups.get(check.group)?.find(check.rule ?? check.key) ?? new Entry()
+      const out: StoreCheckResult = { allowed: true, remaining: 0, resetAt: now, retryAfterMs: 0, window: 0 }
+      inspect(entry, { ...check, cost: 0, slot: undefined }, now, out)
+      return out
+    })
+    return Promise.resolve({ allowed: true, now, results })
+  }
+
+  /** Forgets the counters of these checks. */
+  forget(checks: readonly StoreCheck[]): Promise<void> {
+    for (const check of checks) {
+      const group = this.groups.get(check.group)
+      if (group === undefined) continue
+      const name = check.rule ?? check.key
+      let previous: KeyState | undefined
+      for (let entry = group.first; entry !== undefined; previous = entry, entry = entry.next) {
+        if (entry.name !== name) continue
+        if (previous === undefined) group.first = entry.next
+        else previous.next = entry.next
+        entry.owner = undefined
+        break
+      }
+      if (group.first === undefined) this.groups.delete(check.group)
+    }
+    return Promise.resolve()
+  }
+
+  /** Adds `deltas[i]` to check `i`'s current window (negative gives back, never below zero). */
+  add(checks: readonly StoreCheck[], deltas: readonly number[]): Promise<void> {
+    const now = this.now()
+    checks.forEach((check, i) => {
+      const delta = deltas[i]
+      if (delta === 0 || check.algorithm === 'concurrency') return
+      const entry = this.key(this.group(check.group), check, now)
+      // An unbounded limit reads the raw amount used, and lets a penalty exceed the limit.
+      const open = { ...check, limit: UNBOUNDED, burst: UNBOUNDED, slot: undefined }
+      const out: StoreCheckResult = { allowed: true, remaining: 0, resetAt: now, retryAfterMs: 0, window: 0 }
+      if (delta > 0 || check.algorithm === 'token-bucket') {
+        if (delta > 0) {
+          inspect(entry, { ...open, cost: delta }, now, out)
+          charge(entry, { ...check, cost: delta, slot: undefined }, now, out, '')
+        } else {
+          inspect(entry, { ...open, cost: 0 }, now, out)
+          ALGORITHMS[check.algorithm].adjust(entry, check, out.window, delta, now, '')
+        }
+        return
+      }
+      // A refund is taken from the newest windows first, as much as they hold.
+      let left = -delta
+      inspect(entry, { ...open, cost: 0 }, now, out)
+      const last = check.algorithm === 'sliding-window' ? out.window - SLIDING_SLOTS : out.window
+      for (let window = out.window; window >= last && left > 0; window--) {
+        const before = UNBOUNDED - out.remaining
+        ALGORITHMS[check.algorithm].adjust(entry, check, window, -left, now, '')
+        inspect(entry, { ...open, cost: 0 }, now, out)
+        left -= before - (UNBOUNDED - out.remaining)
+      }
+    })
+    return Promise.resolve()
+  }
+
+  /** The operator's records of each group. */
+  readControls(groups: readonly string[]): Promise<readonly StoreControls[]> {
+    return Promise.resolve(groups.map((group) => this.controlsOf(group, this.now())))
+  }
+
+  /** False when no identity has any control, the common case: a decision then reads none. */
+  hasControls(): boolean {
+    return this.controls.size > 0
+  }
+
+  /** The same, synchronously; undefined when no group has any record, the common case, at the cost of one branch. */
+  readControlsSync(groups: readonly string[]): readonly StoreControls[] | undefined {
+    if (this.controls.size === 0) return undefined
+    const now = this.now()
+    return groups.map((group) => this.controlsOf(group, now))
+  }
+
+  /** Applies one change to a group's records. */
+  writeControl(group: string, change: StoreControlChange): Promise<void> {
+    const now = this.now()
+    const current = this.controlsOf(group, now)
+    const limits = { ...current.limits }
+    let block = current.block
+    if (change.kind === 'limit') {
+      if (change.value === undefined) delete limits[change.rule]
+      else limits[change.rule] = change.value
+    } else {
+      block =
+        change.block === undefined
+          ? undefined
+          : { reason: change.block.reason, status: change.block.status, untilMs: now + change.block.ms }
+    }
+    if (block === undefined && Object.keys(limits).length === 0) this.controls.delete(group)
+    else this.controls.set(group, { limits, block })
+    return Promise.resolve()
+  }
+
+  /** True for the first claim of `marker` in `group` until `ttlMs` passes. */
+  claimOnce(group: string, marker: string, ttlMs: number): Promise<boolean> {
+    const now = this.now()
+    const key = `${group}\u0000${marker}`
+    const until = this.claims.get(key)
+    if (until !== undefined && until > now) return Promise.resolve(false)
+    if (this.claims.size >= this.maxKeys) {
+      for (const [name, expires] of this.claims) if (expires <= now) this.claims.delete(name)
+      // Still full of live markers: the oldest goes, so a threshold may fire twice rather than memory grow.
+      if (this.claims.size >= this.maxKeys) this.claims.delete(this.claims.keys().next().value as string)
+    }
+    this.claims.set(key, now + ttlMs)
+    return Promise.resolve(true)
+  }
+
+  private controlsOf(group: string, now: number): StoreControls {
+    const controls = this.controls.get(group)
+    if (controls === undefined) return NO_CONTROLS
+    if (controls.block !== undefined && controls.block.untilMs <= now) {
+      const kept = { limits: controls.limits, block: undefined }
+      if (Object.keys(kept.limits).length === 0) this.controls.delete(group)
+      else this.controls.set(group, kept)
+      return kept
+    }
+    return controls
   }
 
   /** Drops every key and every remembered debt (for tests and resets). */

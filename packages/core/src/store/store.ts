@@ -21,7 +21,7 @@ export interface StoreCheck {
   /** Rolling window length; for calendar rules 0; for concurrency, the lease time-to-live. */
   readonly windowMs: number
   /** Calendar period (UTC), computed from the store's own clock. */
-  readonly calendar?: 'day' | 'month'
+  readonly calendar?: 'day' | 'week' | 'month'
   /** Amount to take (concurrency: always 1). 0 takes nothing but still reports the state. */
   readonly cost: number
   /**
@@ -73,7 +73,7 @@ export interface StoreContext {
 }
 
 /** A counter backend: memory, Redis, or a bridge to another library. */
-export interface Store {
+export interface Store extends OperatorStore {
   /** Short name used in logs and metrics. */
   readonly name: string
   /** Checks every rule and charges all of them only when all admit, atomically. */
@@ -89,4 +89,50 @@ export interface Store {
   deniedLocally?(checks: readonly StoreCheck[]): ConsumeResult | undefined
   /** Releases timers, connections and other resources. */
   close?(): Promise<void>
+}
+
+/** A block on one identity, as the store keeps it. */
+export interface StoreBlock {
+  /** Shown to the blocked caller. */
+  readonly reason: string
+  /** HTTP status of the refusal: 403 (default) or 429. */
+  readonly status: number
+  /** Epoch ms (store clock) when the block ends. */
+  readonly untilMs: number
+}
+
+/** The operator's records for one identity group: limit overrides and a block, shared by every process. */
+export interface StoreControls {
+  /** Limit overrides in store units, by rule name. */
+  readonly limits: Readonly<Record<string, number>>
+  /** The block in force, if any. */
+  readonly block: StoreBlock | undefined
+}
+
+/** One change to an identity group's controls. */
+export type StoreControlChange =
+  | { readonly kind: 'limit'; readonly rule: string; readonly value: number | undefined }
+  | { readonly kind: 'block'; readonly block: { reason: string; status: number; ms: number } | undefined }
+
+/**
+ * What a store offers the operator's API (`peek`, `reset`, `setLimit`, `block`, threshold events). Every
+ * method is optional; the limiter says which operation needs which, and how to enable it, when one is missing.
+ */
+export interface OperatorStore {
+  /** The state of each check as admission would read it, with nothing charged and nothing written. */
+  peek?(checks: readonly StoreCheck[]): Promise<ConsumeResult>
+  /** Forgets the counters of these checks (their windows, buckets and leases). */
+  forget?(checks: readonly StoreCheck[]): Promise<void>
+  /** Adds `delta` (store units; negative refunds) to each check's current window, exactly and atomically. */
+  add?(checks: readonly StoreCheck[], deltas: readonly number[]): Promise<void>
+  /** The controls of each group, in order (empty records for groups without any). */
+  readControls?(groups: readonly string[]): Promise<readonly StoreControls[]>
+  /** The same, answered without I/O by in-process stores; undefined when no group has any control. */
+  readControlsSync?(groups: readonly string[]): readonly StoreControls[] | undefined
+  /** With `readControlsSync`: false when no group has any control, so a decision skips reading them. */
+  hasControls?(): boolean
+  /** Applies one change to a group's controls. */
+  writeControl?(group: string, change: StoreControlChange): Promise<void>
+  /** True for the first caller to claim `marker` in `group` until `ttlMs` passes (e.g. a threshold crossed). */
+  claimOnce?(group: string, marker: string, ttlMs: number): Promise<boolean>
 }
