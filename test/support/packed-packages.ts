@@ -11,7 +11,7 @@ const run = promisify(execFile)
 export const root = fileURLToPath(new URL('../..', import.meta.url))
 
 /** The published packages, by directory under packages/. */
-export const PUBLISHED = ['core', 'express', 'koa', 'hono', 'redis', 'client', 'testing'] as const
+export const PUBLISHED = ['core', 'express', 'koa', 'hono', 'redis', 'client', 'testing', 'workers'] as const
 
 /** A published package's directory name. */
 export type PackageName = (typeof PUBLISHED)[number]
