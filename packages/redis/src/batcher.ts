@@ -1,7 +1,7 @@
 import { type ConsumeResult, LlmLimitError, type StoreCheck } from '@llm-limit/core'
 import {
   ALGORITHM_CODES,
-  CALENDAR_CODES,
+  calendarCode,
   keyOf,
   Mode,
   mayHaveApplied,
@@ -171,7 +171,7 @@ export class Batcher {
               check.limit,
               check.burst,
               check.windowMs,
-              check.calendar ? CALENDAR_CODES[check.calendar] : 0,
+              calendarCode(check),
             )
           }
           indexes[i] = index

@@ -1,7 +1,6 @@
 import type {
   ConsumeResult,
   OperatorStore,
-  StoreCheck,
   StoreCheckResult,
   StoreControlChange,
   StoreControls,
@@ -9,7 +8,7 @@ import type {
 import type { Cluster, Redis } from 'ioredis'
 import type { DenyCache } from './deny-cache.js'
 import { ADD_LUA, PEEK_LUA, READ_CONTROLS_LUA, WRITE_CONTROL_LUA } from './operator-lua.js'
-import { ALGORITHM_CODES, CALENDAR_CODES, hashTag, keyOf } from './store-core.js'
+import { ALGORITHM_CODES, calendarCode, hashTag, keyOf } from './store-core.js'
 
 /** Operator records outlive any window; an untouched one is forgotten after this long (every key has a TTL). */
 const CONTROLS_TTL_MS = 400 * 86_400_000
@@ -57,8 +56,6 @@ export function operatorMethods(
     })
     return [...bySlot.values()]
   }
-  const calendarCode = (check: StoreCheck) =>
-    check.calendar === undefined ? 0 : CALENDAR_CODES[check.calendar as keyof typeof CALENDAR_CODES]
 
   return {
     async peek(checks) {

@@ -54,6 +54,11 @@ export const ALGORITHM_CODES: Record<StoreAlgorithm, number> = {
 /** Calendar codes of the scripts (0: none). */
 export const CALENDAR_CODES = { day: 1, month: 2, week: 3 } as const
 
+/** A check's calendar as the scripts take it: 0 for a rolling window. */
+export function calendarCode(check: { calendar?: keyof typeof CALENDAR_CODES }): number {
+  return check.calendar === undefined ? 0 : CALENDAR_CODES[check.calendar]
+}
+
 const tags = new Map<string, string>()
 
 /** A hash tag for an identity: hashed, so no input (`}{`, CRLF, 10 KB, emoji) can break a tag or a key. */

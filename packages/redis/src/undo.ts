@@ -1,6 +1,6 @@
 import type { StoreCheck } from '@llm-limit/core'
 import type { Settlement } from './settlement-queue.js'
-import { ALGORITHM_CODES, CALENDAR_CODES, keyOf, recordsOf, type StoreCore } from './store-core.js'
+import { ALGORITHM_CODES, calendarCode, keyOf, recordsOf, type StoreCore } from './store-core.js'
 
 /** How an undo treats the decision's id afterwards: forget it (the decision may be tried again) or refuse it for good. */
 export type UndoKind = 'compensate' | 'void'
@@ -25,13 +25,7 @@ export function undoSettlement(
     checks.length,
   )
   for (const check of checks)
-    args.push(
-      ALGORITHM_CODES[check.algorithm],
-      check.limit,
-      check.windowMs,
-      check.calendar ? CALENDAR_CODES[check.calendar] : 0,
-      check.cost,
-    )
+    args.push(ALGORITHM_CODES[check.algorithm], check.limit, check.windowMs, calendarCode(check), check.cost)
   return {
     // The record that makes an undo exact lives at least idempotencyMs.
     mootAfterMs: core.idempotencyMs * 0.9,
