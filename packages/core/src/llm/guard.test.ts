@@ -71,11 +71,16 @@ describe('the linear-time guard', () => {
 
   it('cost grows linearly: 8× the input costs far less than 64× the time', () => {
     const tokenizer = gptTokenizer()
+    // Best of seven per size: one descheduled run on a busy machine must not read as superlinear cost.
     const time = (length: number) => {
       const text = 'x'.repeat(length)
-      const started = performance.now()
-      for (let i = 0; i < 5; i++) tokenizer.count(`${text}${i}`, 'gpt-4o')
-      return performance.now() - started
+      let best = Number.POSITIVE_INFINITY
+      for (let i = 0; i < 7; i++) {
+        const started = performance.now()
+        tokenizer.count(`${text}${i}`, 'gpt-4o')
+        best = Math.min(best, performance.now() - started)
+      }
+      return best
     }
     time(2000)
     const small = time(4000)
