@@ -1,4 +1,5 @@
 import { configError, shown } from './errors.js'
+import { zonedCalendarWindow } from './time-zone.js'
 
 const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const
 const PATTERN = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/
@@ -6,7 +7,7 @@ const PATTERN = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/
 /** A parsed `per`: a rolling window in ms, or a UTC calendar period. */
 export type Window = { kind: 'rolling'; ms: number } | { kind: 'calendar'; period: CalendarPeriod }
 
-/** A calendar period in UTC: days start at midnight, weeks on Monday, months on the 1st. */
+/** A calendar period, in UTC or a rule's time zone: days start at midnight, weeks on Monday, months on the 1st. */
 export type CalendarPeriod = 'day' | 'week' | 'month'
 
 /** Parses `'250ms'`, `'1s'`, `'1m'`, `'1h'`, `'30d'`, `'day'` or `'month'`; `option` names the setting in errors. */
@@ -33,11 +34,16 @@ const LAST: Record<CalendarPeriod, { start: number; end: number }> = {
   month: { start: 0, end: 0 },
 }
 
-/** Start and end (epoch ms) of the UTC calendar day, week (from Monday 00:00) or month containing `now`. */
+/**
+ * Start and end (epoch ms) of the calendar day, week (from Monday 00:00) or month containing `now`, in UTC or,
+ * given an IANA `timeZone`, in that zone's local time (a day across a clock change lasts 23 or 25 hours).
+ */
 export function calendarWindow(
   period: CalendarPeriod,
   now: number,
+  timeZone?: string,
 ): { readonly start: number; readonly end: number } {
+  if (timeZone !== undefined) return zonedCalendarWindow(period, now, timeZone)
   const last = LAST[period]
   if (now >= last.start && now < last.end) return last
   let start: number

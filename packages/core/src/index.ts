@@ -69,6 +69,7 @@ export type {
   StoreControlChange,
   StoreControls,
 } from './store/store.js'
+export { timeZoneName, zonedBoundaries } from './time-zone.js'
 export type {
   Algorithm,
   By,

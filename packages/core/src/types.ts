@@ -69,6 +69,12 @@ export interface Rule {
   concurrent?: Limit
   /** Window length or calendar period. @default '1m' */
   per?: Duration
+  /**
+   * IANA time zone of a calendar rule (`per: 'day' | 'week' | 'month'`), e.g. `'America/New_York'`: its days
+   * start at local midnight (23 or 25 hours long across a clock change), weeks on local Monday, months on the
+   * local 1st. @default 'UTC'
+   */
+  timeZone?: string
   /** Counting algorithm. @default 'token-bucket' for request rules up to 1h, 'sliding-window' for every other rolling rule (tokens and dollars included), 'fixed-window' for calendar periods */
   algorithm?: Algorithm
   /** Token bucket only: how much may be taken at once. @default the limit */

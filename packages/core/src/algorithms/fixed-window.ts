@@ -4,7 +4,7 @@ import type { AlgorithmImpl } from './algorithm.js'
 
 /** Start and end (epoch ms) of the fixed or calendar window containing `now`. */
 export function fixedWindowBounds(check: StoreCheck, now: number): { start: number; end: number } {
-  if (check.calendar) return calendarWindow(check.calendar, now)
+  if (check.calendar) return calendarWindow(check.calendar, now, check.timeZone)
   const start = Math.floor(now / check.windowMs) * check.windowMs
   return { start, end: start + check.windowMs }
 }
@@ -15,7 +15,7 @@ export const fixedWindow: AlgorithmImpl = {
     let start: number
     let end: number
     // Rolling windows are computed in place: no bounds object on the hot path.
-    if (check.calendar) ({ start, end } = calendarWindow(check.calendar, now))
+    if (check.calendar) ({ start, end } = calendarWindow(check.calendar, now, check.timeZone))
     else {
       start = Math.floor(now / check.windowMs) * check.windowMs
       end = start + check.windowMs
@@ -35,7 +35,9 @@ export const fixedWindow: AlgorithmImpl = {
   charge(entry, check, now, out) {
     // `inspect` just found the window for this same `now`.
     const start = out.window
-    const end = check.calendar ? calendarWindow(check.calendar, now).end : start + check.windowMs
+    const end = check.calendar
+      ? calendarWindow(check.calendar, now, check.timeZone).end
+      : start + check.windowMs
     if (entry.start !== start) {
       entry.start = start
       entry.count = 0

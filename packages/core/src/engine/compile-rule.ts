@@ -1,6 +1,7 @@
 import { type CalendarPeriod, parseWindow, type Window } from '../duration.js'
 import { configError, shown } from '../errors.js'
 import type { StoreAlgorithm } from '../store/store.js'
+import { timeZoneName } from '../time-zone.js'
 import type { Algorithm, By, LimitFunction, Measure, Rule } from '../types.js'
 
 const MEASURES: readonly Measure[] = [
@@ -35,8 +36,10 @@ export interface CompiledRule {
   readonly algorithm: StoreAlgorithm
   /** Window length (0 for calendar rules; the lease TTL for concurrency). */
   readonly windowMs: number
-  /** Calendar period, when the rule resets at UTC midnight or on the 1st. */
+  /** Calendar period, when the rule resets at midnight, on Monday or on the 1st. */
   readonly calendar: CalendarPeriod | undefined
+  /** IANA time zone of the calendar period; undefined for UTC (and for rolling rules). */
+  readonly timeZone: string | undefined
   /** The identity the rule counts against. */
   readonly by: By
   /** Only these models (exact names, or prefixes ending in '*'), or all when undefined. */
@@ -102,9 +105,14 @@ export function compileRule(rule: Rule, option: string, leaseTtlMs: number): Com
   }
   const base = { measure, limit, scale, by, models, perModel: rule.perModel === true, resolveLimit, fallback }
   if (measure === 'concurrent') {
-    if (rule.per !== undefined || rule.algorithm !== undefined || rule.burst !== undefined) {
+    if (
+      rule.per !== undefined ||
+      rule.algorithm !== undefined ||
+      rule.burst !== undefined ||
+      rule.timeZone !== undefined
+    ) {
       configError(
-        `\`${option}\` is a concurrency rule; remove \`per\`, \`algorithm\` and \`burst\` (leases have no window).`,
+        `\`${option}\` is a concurrency rule; remove \`per\`, \`algorithm\`, \`burst\` and \`timeZone\` (leases have no window).`,
       )
     }
     const name = ruleName(rule, option, `${describeBy(by)}-concurrent`)
@@ -116,6 +124,7 @@ export function compileRule(rule: Rule, option: string, leaseTtlMs: number): Com
       algorithm: 'concurrency',
       windowMs: leaseTtlMs,
       calendar: undefined,
+      timeZone: undefined,
       keyPrefix: `${name}:`,
     }
   }
@@ -147,8 +156,28 @@ export function compileRule(rule: Rule, option: string, leaseTtlMs: number): Com
     algorithm,
     windowMs: window.kind === 'rolling' ? window.ms : 0,
     calendar: window.kind === 'calendar' ? window.period : undefined,
+    timeZone: compileTimeZone(rule, window, option),
     keyPrefix: `${name}:`,
   }
+}
+
+/** The zone of a calendar rule as given, undefined for UTC; a zone on a rolling rule or an unknown zone throws. */
+function compileTimeZone(rule: Rule, window: Window, option: string): string | undefined {
+  if (rule.timeZone === undefined) return undefined
+  if (window.kind !== 'calendar') {
+    configError(
+      `\`${option}.timeZone\` applies only to calendar periods; set \`per\` to 'day', 'week' or 'month', or remove \`timeZone\` (a rolling window like ${shown(rule.per ?? '1m')} is the same in every zone).`,
+    )
+  }
+  const zone = timeZoneName(rule.timeZone)
+  if (zone === undefined) {
+    configError(
+      `Expected \`${option}.timeZone\` to be an IANA time zone like 'America/New_York' or 'Asia/Kolkata', got ${shown(rule.timeZone)}.`,
+    )
+  }
+  // UTC by name counts exactly as no zone, on the fast path. Other names stay as given: Intl's own may be an old
+  // alias ('Asia/Calcutta' for 'Asia/Kolkata' on Node 20), which is not what the operator wrote.
+  return zone === 'UTC' || zone === 'Etc/UTC' ? undefined : rule.timeZone
 }
 
 /**

@@ -24,10 +24,10 @@ export function formatAmount(rule: CompiledRule, units: number): string {
   return `${units} ${units === 1 ? noun : `${noun}s`}`
 }
 
-/** The rule's window in words: "per 1m", "per day (UTC)", or "at once". */
+/** The rule's window in words: "per 1m", "per day (UTC)", "per day (Asia/Kolkata)", or "at once". */
 export function describeWindow(rule: CompiledRule): string {
   if (rule.algorithm === 'concurrency') return 'at once'
-  if (rule.calendar) return `per ${rule.calendar} (UTC)`
+  if (rule.calendar) return `per ${rule.calendar} (${rule.timeZone ?? 'UTC'})`
   return `per ${formatMs(rule.windowMs)}`
 }
 

@@ -177,6 +177,7 @@ function check(rule: CompiledRule, group: string, cost: number): StoreCheck {
     burst: rule.burst,
     windowMs: rule.windowMs,
     calendar: rule.calendar,
+    timeZone: rule.timeZone,
     group,
     rule: rule.name,
     key: rule.keyPrefix + group,

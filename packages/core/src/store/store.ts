@@ -20,8 +20,10 @@ export interface StoreCheck {
   readonly burst: number
   /** Rolling window length; for calendar rules 0; for concurrency, the lease time-to-live. */
   readonly windowMs: number
-  /** Calendar period (UTC), computed from the store's own clock. */
+  /** Calendar period, computed from the store's own clock. */
   readonly calendar?: 'day' | 'week' | 'month'
+  /** IANA time zone of a calendar period (its days start at local midnight); UTC when absent. */
+  readonly timeZone?: string
   /** Amount to take (concurrency: always 1). 0 takes nothing but still reports the state. */
   readonly cost: number
   /**
