@@ -56,6 +56,28 @@ const request = (user: string): LimitRequest => ({
 })
 
 let run = 0
+const HOUR = 3_600_000
+const DAY = 24 * HOUR
+const chat = (user: string): LimitRequest => ({
+  ...request(user),
+  method: 'POST',
+  path: '/v1/chat/completions',
+  body: { model: 'gpt-4o-mini', max_tokens: 50, messages: [{ role: 'user', content: 'Say hello.' }] },
+})
+
+/** `at` on the clock of `timeZone`, e.g. 'Mon 00:00:00', read with Intl (not with the code under test). */
+function localTime(at: number, timeZone: string): string {
+  return new Intl.DateTimeFormat('en-US', {
+    timeZone,
+    weekday: 'short',
+    hour: '2-digit',
+    minute: '2-digit',
+    second: '2-digit',
+    hourCycle: 'h23',
+  })
+    .format(at)
+    .replace(',', '')
+}
 
 describe.each(BACKENDS)('operator API on %s', (_, makeStore) => {
   let limiter: Limiter
@@ -213,5 +235,109 @@ describe.each(BACKENDS)('operator API on %s', (_, makeStore) => {
     expect(state.resetAt - now).toBeLessThanOrEqual(7 * 86_400_000)
     expect(state.resetAt).toBeGreaterThan(now)
     expect(state).toMatchObject({ used: 3, remaining: 0 })
+  })
+
+  it('time-zone periods: a day ends at the next local midnight, a week at local Monday 00:00; a settled call lands in the zoned window', async () => {
+    const zoned = createLimiter({
+      store: limiter.store,
+      rules: [
+        { name: 'day-kol', by: 'user', requests: 2, per: 'day', timeZone: 'Asia/Kolkata' },
+        { name: 'week-ny', by: 'user', requests: 9, per: 'week', timeZone: 'America/New_York' },
+        { name: 'tok-kol', by: 'user', tokens: 100_000, per: 'day', timeZone: 'Asia/Kolkata' },
+      ],
+    })
+    let count = 0
+    for (let i = 0; i < 3; i++) if ((await zoned.check(request(user))).allowed) count++
+    expect(count).toBe(2)
+    const denied = await zoned.check(request(user))
+    expect(denied.message).toContain('per day (Asia/Kolkata)')
+    const [day, week] = await zoned.peek({ user })
+    const now = day.resetAt - day.resetMs
+    // Kolkata is UTC+5:30 all year: its midnight is 18:30 UTC, never UTC midnight (the negative control).
+    const offset = 5.5 * HOUR
+    expect(day.resetAt).toBe(Math.floor((now + offset) / DAY) * DAY + DAY - offset)
+    expect(day.resetAt % DAY).toBe(DAY - offset)
+    expect(day).toMatchObject({ used: 2, remaining: 0 })
+    // New York's Monday 00:00, read on New York's own clock; a week is 7 days, give or take a clock change.
+    expect(localTime(week.resetAt, 'America/New_York')).toBe('Mon 00:00:00')
+    expect(week.resetAt - now).toBeLessThanOrEqual(7 * DAY + HOUR)
+    expect(week.resetAt).toBeGreaterThan(now)
+
+    const call = await zoned.check(chat(user))
+    expect(call.allowed).toBe(false) // the day is spent; tokens were not charged
+    const other = `${user}-tokens`
+    const allowed = await zoned.check(chat(other))
+    expect(allowed.allowed).toBe(true)
+    await allowed.commit({ inputTokens: 10, outputTokens: 5 })
+    const tokens = (await zoned.peek({ user: other })).find((rule) => rule.name === 'tok-kol')
+    expect(tokens).toMatchObject({ used: 15, remaining: 100_000 - 15 })
+  })
+
+  it('updateRules moving a calendar rule to another zone starts it afresh (another window start)', async () => {
+    const local = createLimiter({
+      store: limiter.store,
+      rules: [{ name: 'day-tz', by: 'user', requests: 2, per: 'day', timeZone: 'Asia/Kolkata' }],
+    })
+    expect((await local.check(request(user))).allowed).toBe(true)
+    expect((await local.check(request(user))).allowed).toBe(true)
+    expect((await local.check(request(user))).allowed).toBe(false)
+    local.updateRules([{ name: 'day-tz', by: 'user', requests: 2, per: 'day' }])
+    expect((await local.peek({ user }))[0]).toMatchObject({ used: 0, remaining: 2 })
+    expect((await local.check(request(user))).allowed).toBe(true)
+    expect((await local.peek({ user }))[0]).toMatchObject({ used: 1 })
+  })
+
+  it('a decision denied by another identity rule leaves a zoned counter as it was (Cluster: undone in its window)', async () => {
+    const both = createLimiter({
+      store: limiter.store,
+      rules: [
+        { name: 'zoned-user', by: 'user', requests: 10, per: 'day', timeZone: 'America/New_York' },
+        { name: 'per-ip', by: 'ip', requests: 1, per: 'day' },
+      ],
+    })
+    const ip = `203.0.113.${run % 250}`
+    const from = (address: string) => ({ ...request(user), ip: address })
+    expect((await both.check(from(ip))).allowed).toBe(true)
+    // The ip rule denies; on a Cluster the user's slot admitted it tentatively and must be undone exactly.
+    expect((await both.check(from(ip))).allowed).toBe(false)
+    expect((await both.check(from(ip))).allowed).toBe(false)
+    const [zonedUser] = await both.peek({ user, ip })
+    expect(zonedUser).toMatchObject({ name: 'zoned-user', used: 1, remaining: 9 })
+  })
+})
+
+describe('time-zone periods on the memory store (fake clock)', () => {
+  it('a New York day across both 2026 clock changes: 23 hours on March 8, 25 on November 1; a UTC rule resets at 00:00 UTC', async () => {
+    let now = Date.parse('2026-03-08T04:59:00Z') // 23:59 on March 7 in New York
+    const store = memoryStore({ now: () => now })
+    const york = createLimiter({
+      store,
+      rules: [{ name: 'ny', by: 'user', requests: 1, per: 'day', timeZone: 'America/New_York' }],
+    })
+    const utc = createLimiter({ store, rules: [{ name: 'utc', by: 'user', requests: 1, per: 'day' }] })
+    const resetOf = async (limiter: Limiter) => (await limiter.peek({ user: 'ana' }))[0].resetAt
+    expect((await york.check(request('ana'))).allowed).toBe(true)
+    expect((await utc.check(request('ana'))).allowed).toBe(true)
+    expect(await resetOf(york)).toBe(Date.parse('2026-03-08T05:00:00Z'))
+    expect(await resetOf(utc)).toBe(Date.parse('2026-03-09T00:00:00Z'))
+    now = Date.parse('2026-03-08T05:00:00Z')
+    expect((await york.check(request('ana'))).allowed).toBe(true)
+    expect((await utc.check(request('ana'))).allowed).toBe(false)
+    expect(await resetOf(york)).toBe(Date.parse('2026-03-09T04:00:00Z'))
+    now = Date.parse('2026-03-09T03:59:59.999Z')
+    expect((await york.check(request('ana'))).allowed).toBe(false)
+    now = Date.parse('2026-03-09T04:00:00Z')
+    expect((await york.check(request('ana'))).allowed).toBe(true)
+
+    now = Date.parse('2026-11-01T04:00:00Z') // midnight, EDT
+    expect((await york.check(request('ana'))).allowed).toBe(true)
+    expect(await resetOf(york)).toBe(Date.parse('2026-11-02T05:00:00Z'))
+    // 01:30 EDT and 01:30 EST: the repeated hour is still November 1.
+    for (const time of ['2026-11-01T05:30:00Z', '2026-11-01T06:30:00Z', '2026-11-02T04:59:59.999Z']) {
+      now = Date.parse(time)
+      expect((await york.check(request('ana'))).allowed).toBe(false)
+    }
+    now = Date.parse('2026-11-02T05:00:00Z')
+    expect((await york.check(request('ana'))).allowed).toBe(true)
   })
 })

@@ -12,8 +12,8 @@ import { COMMON } from './lua-common.js'
  *   (one slot of a decision across slots, until it is final or undone); ARGV[4]: marker TTL ms;
  *   ARGV[5]: S; then 5 per state key: algorithm (1 token bucket, 2 sliding window,
  *   3 fixed window, 4 concurrency), limit, burst, window ms (lease TTL for concurrency), calendar (0 none,
- *   1 day, 2 month); then H, the number of shapes, and per shape: check count n and n pairs (state key index,
- *   cost); then D, the number of decisions, and per decision: record base index, shape index; then the D
+ *   1 day, 2 month, 3 week, or 'b0,b1,b2,b3': the previous, current and next local periods of a zoned rule);
+ *   then H, the number of shapes, and per shape: check count n and n pairs (state key index, cost); then D, the number of decisions, and per decision: record base index, shape index; then the D
  *   request ids (lease ids), in order.
  * Returns integers: now, a status (0 applied; -1 past the deadline, nothing else follows), the window id of each
  *   state key, then per decision a flag and per check:
@@ -36,7 +36,7 @@ local algs, limits, bursts, windows, calendars = {}, {}, {}, {}, {}
 local a = 6
 for k = 1, S do
   algs[k], limits[k], bursts[k] = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
-  windows[k], calendars[k] = tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
+  windows[k], calendars[k] = tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4]) or zoned(ARGV[a + 4])
   a = a + 5
 end
 local H = tonumber(ARGV[a])

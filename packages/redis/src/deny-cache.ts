@@ -22,8 +22,14 @@ const identify = (checks: readonly StoreCheck[]): string => {
       same = known.checks[i] === checks[i] && known.costs[i] === checks[i].cost
     if (same) return known.key
   }
-  // The limit is part of the shape: a limit raised by the operator (setLimit) is never met by an older denial.
-  const key = checks.map((check) => `${check.key}\u0000${check.cost}\u0000${check.limit}`).join('\n')
+  // The limit and the window are part of the shape: a limit raised by the operator (setLimit), or a rule reloaded
+  // with another window or time zone (updateRules), is never met by an older denial.
+  const key = checks
+    .map(
+      (check) =>
+        `${check.key}\u0000${check.cost}\u0000${check.limit}\u0000${check.windowMs}\u0000${check.calendar}\u0000${check.timeZone}`,
+    )
+    .join('\n')
   IDENTIFIED.set(checks, { key, checks: checks.slice(), costs: checks.map((check) => check.cost) })
   return key
 }

@@ -1,5 +1,5 @@
 /**
- * Lua shared by the consume and adjust scripts: the clock and UTC calendar windows. The clock is Redis TIME, so app
+ * Lua shared by the consume and adjust scripts: the clock and calendar windows (UTC, or zoned bounds the app sends). The clock is Redis TIME, so app
  * servers with skewed clocks still agree.
  */
 export const COMMON = `
@@ -32,7 +32,13 @@ local function civil_to_days(y, m)
   return era * 146097 + doe - 719468
 end
 
--- Window bounds of a fixed or calendar rule (calendar: 1 = day, 2 = month).
+-- A zoned calendar arrives as 'b0,b1,b2,b3': the bounds (epoch ms) of the previous, current and next local periods.
+local function zoned(arg)
+  local b0, b1, b2, b3 = string.match(arg, '^(%d+),(%d+),(%d+),(%d+)$')
+  return { tonumber(b0), tonumber(b1), tonumber(b2), tonumber(b3) }
+end
+
+-- Window bounds of a fixed or calendar rule (calendar: 1 = day, 2 = month, 3 = week, or zoned bounds).
 local function bounds(window_ms, calendar, now)
   local day = 86400000
   if calendar == 1 then
@@ -48,6 +54,14 @@ local function bounds(window_ms, calendar, now)
     local d = math.floor(now / day)
     local start = (d - (d + 3) % 7) * day
     return start, start + 7 * day
+  elseif calendar ~= 0 then
+    -- The zoned period holding now; a time before them all gets a window no key holds, so nothing applies to it.
+    if now < calendar[1] then return -1, calendar[1] end
+    if now < calendar[2] then return calendar[1], calendar[2] end
+    if now < calendar[3] then return calendar[2], calendar[3] end
+    if now < calendar[4] then return calendar[3], calendar[4] end
+    -- Redis is more than a period ahead of the app: the period after, taken as long as the last one.
+    return calendar[4], 2 * calendar[4] - calendar[3]
   end
   local start = math.floor(now / window_ms) * window_ms
   return start, start + window_ms

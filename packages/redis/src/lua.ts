@@ -79,7 +79,7 @@ local undone = 0
 for k = 1, S do
   local a = 5 + (k - 1) * 5
   local alg, limit, window_ms = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
-  local calendar, cost = tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
+  local calendar, cost = tonumber(ARGV[a + 3]) or zoned(ARGV[a + 3]), tonumber(ARGV[a + 4])
   if cost > 0 then
     redis.call('ZREM', KEYS[k] .. ':pend', string.format('%d|', cost) .. id)
     if stamp and stamp ~= 'v' then

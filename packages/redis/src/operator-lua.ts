@@ -3,7 +3,8 @@ import { COMMON } from './lua-common.js'
 /**
  * Peek: the state of each key as the consume script reads it, with nothing charged and nothing written.
  * KEYS[1..n]: state keys. ARGV: 5 per key: algorithm (1 token bucket, 2 sliding, 3 fixed, 4 concurrency), limit,
- *   burst, window ms (lease TTL), calendar (0 none, 1 day, 2 month).
+ *   burst, window ms (lease TTL), calendar (0 none, 1 day, 2 month, 3 week, or
+ *   zoned bounds 'b0,b1,b2,b3', see CONSUME_LUA).
  * Returns integers: now, then 3 per key: remaining, resetAt, window id.
  */
 export const PEEK_LUA = `${COMMON}
@@ -12,7 +13,7 @@ local out = { now }
 for k = 1, #KEYS do
   local a = (k - 1) * 5
   local alg, limit, burst = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
-  local window_ms, calendar = tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5])
+  local window_ms, calendar = tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5]) or zoned(ARGV[a + 5])
   local key = KEYS[k]
   local remaining, reset_at, win = limit, now, 0
   if alg == 1 then
@@ -68,7 +69,7 @@ local now = now_ms()
 for k = 1, #KEYS do
   local a = (k - 1) * 5
   local alg, limit, window_ms = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
-  local calendar, delta = tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5])
+  local calendar, delta = tonumber(ARGV[a + 4]) or zoned(ARGV[a + 4]), tonumber(ARGV[a + 5])
   local key = KEYS[k]
   if alg == 1 then
     local tat = math.max(tonumber(redis.call('GET', key) or '0'), now)

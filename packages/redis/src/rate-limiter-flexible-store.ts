@@ -57,10 +57,14 @@ function isResult(value: unknown): value is FlexibleResult {
   return typeof value === 'object' && value !== null && 'msBeforeNext' in value && 'consumedPoints' in value
 }
 
-/** The UTC calendar period around `now`: start and end, epoch ms. */
-function calendarPeriod(calendar: 'day' | 'week' | 'month', now: number): [number, number] {
-  if (calendar === 'week') {
-    const { start, end } = calendarWindow('week', now)
+/** The calendar period around `now`, in UTC or in `timeZone`: start and end, epoch ms. */
+function calendarPeriod(
+  calendar: 'day' | 'week' | 'month',
+  now: number,
+  timeZone?: string,
+): [number, number] {
+  if (calendar === 'week' || timeZone !== undefined) {
+    const { start, end } = calendarWindow(calendar, now, timeZone)
     return [start, end]
   }
   if (calendar === 'day') {
@@ -77,8 +81,8 @@ function calendarPeriod(calendar: 'day' | 'week' | 'month', now: number): [numbe
 /** Where one check is counted now: its RLF key, the call options and, for calendar rules, the period. */
 function placeOf(check: StoreCheck, now: number) {
   if (!check.calendar) return { key: check.key, options: undefined, period: undefined }
-  const period = calendarPeriod(check.calendar, now)
-  // A key per period with a duration that ends with it: exact UTC calendar windows on any RLF backend.
+  const period = calendarPeriod(check.calendar, now, check.timeZone)
+  // A key per period with a duration that ends with it: exact calendar windows on any RLF backend.
   const options = { customDuration: Math.max(1, Math.ceil((period[1] - now) / 1000)) }
   return { key: `${check.key}:${period[0]}`, options, period }
 }
@@ -93,7 +97,7 @@ const storeError = (action: string, error: unknown) =>
 /**
  * Backs request, token and cost rules with any rate-limiter-flexible limiter. Semantics: every rolling rule is an
  * RLF fixed window of `per` that starts at its first hit (a token bucket with a smaller `burst` becomes a window of
- * `burst` per `per × burst / limit`); calendar rules are exact UTC days and months; a decision is not atomic — rules
+ * `burst` per `per × burst / limit`); calendar rules are exact days, weeks and months (UTC or the rule's zone); a decision is not atomic — rules
  * are consumed in turn and those already charged are rewarded when a later one denies; adjustments land only in the
  * window they were reserved in; concurrency rules are not supported. Use redisStore for atomic, exact decisions.
  * @example
@@ -117,7 +121,7 @@ export function rateLimiterFlexibleStore(options: FlexibleStoreOptions): Store {
       )
     }
     const rule = check.rule ?? 'rule'
-    const id = `${rule}:${check.algorithm}:${check.limit}:${check.burst}:${check.windowMs}:${check.calendar ?? ''}`
+    const id = `${rule}:${check.algorithm}:${check.limit}:${check.burst}:${check.windowMs}:${check.calendar ?? ''}:${check.timeZone ?? ''}`
     let entry = bridged.get(id)
     if (entry) return entry
     let points = check.limit

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import type { StoreAlgorithm, StoreCheck } from '@llm-limit/core'
+import { type StoreAlgorithm, type StoreCheck, zonedBoundaries } from '@llm-limit/core'
 import type { DenyCache } from './deny-cache.js'
 import type { SettlementQueue } from './settlement-queue.js'
 
@@ -54,9 +54,30 @@ export const ALGORITHM_CODES: Record<StoreAlgorithm, number> = {
 /** Calendar codes of the scripts (0: none). */
 export const CALENDAR_CODES = { day: 1, month: 2, week: 3 } as const
 
-/** A check's calendar as the scripts take it: 0 for a rolling window. */
-export function calendarCode(check: { calendar?: keyof typeof CALENDAR_CODES }): number {
-  return check.calendar === undefined ? 0 : CALENDAR_CODES[check.calendar]
+/** The bounds last sent per zone and period, valid while the app's clock stays in the period they were made in. */
+const zoned = new Map<string, { from: number; until: number; code: string }>()
+
+/**
+ * A check's calendar as the scripts take it: 0 for a rolling window, a code for a UTC period, and for a zoned period
+ * the bounds of the previous, current and next local periods by the app's clock ('b0,b1,b2,b3', epoch ms), among
+ * which the script picks the one holding Redis's own time, so app clocks that differ by less than a period agree.
+ */
+export function calendarCode(check: {
+  calendar?: keyof typeof CALENDAR_CODES
+  timeZone?: string
+}): number | string {
+  if (check.calendar === undefined) return 0
+  if (check.timeZone === undefined) return CALENDAR_CODES[check.calendar]
+  const now = Date.now()
+  const name = `${check.calendar}|${check.timeZone}`
+  let sent = zoned.get(name)
+  if (sent === undefined || now < sent.from || now >= sent.until) {
+    const bounds = zonedBoundaries(check.calendar, now, check.timeZone)
+    if (zoned.size >= 1000) zoned.clear()
+    sent = { from: bounds[1], until: bounds[2], code: bounds.join(',') }
+    zoned.set(name, sent)
+  }
+  return sent.code
 }
 
 const tags = new Map<string, string>()

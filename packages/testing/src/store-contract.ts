@@ -100,6 +100,21 @@ export function storeContract(
       expect(result.results[0].window).toBe(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1))
     })
 
+    it('a calendar day with a time zone ends at the next local midnight (Asia/Kolkata, UTC+5:30)', async () => {
+      const { store } = await setup()
+      const group = unique()
+      const zoned = check(group, 'd', 'fixed-window', 5, 0, { calendar: 'day', timeZone: 'Asia/Kolkata' })
+      let result = await store.consume([zoned], { requestId: id() })
+      result = await store.consume([zoned], { requestId: id() })
+      const offset = 5.5 * 3_600_000
+      const start = Math.floor((result.now + offset) / 86_400_000) * 86_400_000 - offset
+      expect(result.results[0]).toMatchObject({ remaining: 3, window: start, resetAt: start + 86_400_000 })
+      // The same key counted by UTC days is another window (its start differs), so it starts afresh.
+      const utc = await store.consume([{ ...zoned, timeZone: undefined }], { requestId: id() })
+      expect(utc.results[0].window).toBe(Math.floor(utc.now / 86_400_000) * 86_400_000)
+      expect(utc.results[0].remaining).toBe(4)
+    })
+
     it('is all-or-nothing: a denial by the third check leaves the first two as they were', async () => {
       const { store } = await setup()
       const group = unique()

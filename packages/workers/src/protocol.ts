@@ -1,4 +1,4 @@
-import type { StoreAlgorithm, StoreCheck } from '@llm-limit/core'
+import { type StoreAlgorithm, type StoreCheck, timeZoneName } from '@llm-limit/core'
 
 /** A check as it crosses to the object: the store's fields without its `slot` scratch. */
 export interface WireCheck {
@@ -10,6 +10,7 @@ export interface WireCheck {
   burst: number
   windowMs: number
   calendar?: StoreCheck['calendar']
+  timeZone?: string
   cost: number
 }
 
@@ -20,13 +21,13 @@ export type LimitCall =
 
 /** The plain fields of a check, so a memory store's slot never crosses to the object. */
 export function wireCheck(check: StoreCheck): WireCheck {
-  const { key, group, rule, algorithm, limit, burst, windowMs, calendar, cost } = check
-  return { key, group, rule, algorithm, limit, burst, windowMs, calendar, cost }
+  const { key, group, rule, algorithm, limit, burst, windowMs, calendar, timeZone, cost } = check
+  return { key, group, rule, algorithm, limit, burst, windowMs, calendar, timeZone, cost }
 }
 
 const ALGORITHM_NAMES = new Set(['token-bucket', 'sliding-window', 'fixed-window', 'concurrency'])
 
-/** True when `value` is a check the object can count: every number finite, a known algorithm. */
+/** True when `value` is a check the object can count: every number finite, a known algorithm and time zone. */
 export function isWireCheck(value: unknown): value is WireCheck {
   if (typeof value !== 'object' || value === null) return false
   const check = value as Record<string, unknown>
@@ -42,6 +43,9 @@ export function isWireCheck(value: unknown): value is WireCheck {
     (check.calendar === undefined ||
       check.calendar === 'day' ||
       check.calendar === 'week' ||
-      check.calendar === 'month')
+      check.calendar === 'month') &&
+    // A zone only on a calendar period, and one Intl knows (the object computes its windows with it).
+    (check.timeZone === undefined ||
+      (check.calendar !== undefined && timeZoneName(check.timeZone) !== undefined))
   )
 }
