@@ -162,6 +162,32 @@ describe('durableObjectStore', () => {
     ).rejects.toMatchObject({ code: 'ERR_STORE' })
   })
 
+  it('counts a zoned calendar day, and answers 400 to a zone Intl does not know or a zone on a rolling window', async () => {
+    const { namespace } = fakeNamespace()
+    const stub = namespace.get('tz' as never)
+    const base = {
+      key: 'd:g',
+      group: 'g',
+      algorithm: 'fixed-window',
+      limit: 5,
+      burst: 5,
+      windowMs: 0,
+      cost: 1,
+    }
+    const send = (check: object) =>
+      stub.fetch('https://llm-limit.internal/', {
+        method: 'POST',
+        body: JSON.stringify({ op: 'consume', requestId: `tz-${Math.random()}`, checks: [check] }),
+      })
+    const zoned = await send({ ...base, calendar: 'day', timeZone: 'Asia/Kolkata' })
+    expect(zoned.status).toBe(200)
+    const { results } = (await zoned.json()) as { results: { window: number }[] }
+    // Kolkata's days start at 18:30 UTC.
+    expect(results[0].window % 86_400_000).toBe(18.5 * 3_600_000)
+    expect((await send({ ...base, calendar: 'day', timeZone: 'Asia/Kolkatta' })).status).toBe(400)
+    expect((await send({ ...base, windowMs: 1000, timeZone: 'Asia/Kolkata' })).status).toBe(400)
+  })
+
   it('refuses a missing namespace at construction with the fix', () => {
     expect(() => durableObjectStore({ namespace: undefined as never })).toThrow(/wrangler.example.jsonc/)
   })
