@@ -4,7 +4,7 @@ import { zonedCalendarWindow } from './time-zone.js'
 const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const
 const PATTERN = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/
 
-/** A parsed `per`: a rolling window in ms, or a UTC calendar period. */
+/** A parsed `per`: a rolling window in ms, or a calendar period. */
 export type Window = { kind: 'rolling'; ms: number } | { kind: 'calendar'; period: CalendarPeriod }
 
 /** A calendar period, in UTC or a rule's time zone: days start at midnight, weeks on Monday, months on the 1st. */

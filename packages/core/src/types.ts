@@ -4,7 +4,7 @@ export type Measure = 'requests' | 'tokens' | 'inputTokens' | 'outputTokens' | '
 /** The counting algorithm of a windowed rule. */
 export type Algorithm = 'token-bucket' | 'sliding-window' | 'fixed-window'
 
-/** A rolling duration such as `'250ms'`, `'1s'`, `'1m'`, `'1h'`, `'30d'`, or a calendar period in UTC. */
+/** A rolling duration such as `'250ms'`, `'1s'`, `'1m'`, `'1h'`, `'30d'`, or a calendar period (UTC unless the rule sets `timeZone`). */
 export type Duration = `${number}${'ms' | 's' | 'm' | 'h' | 'd'}` | 'day' | 'week' | 'month'
 
 /** A plain, framework-free view of one HTTP request, produced by an adapter. */

@@ -1,6 +1,6 @@
 /**
- * Lua shared by the consume and adjust scripts: the clock and calendar windows (UTC, or zoned bounds the app sends). The clock is Redis TIME, so app
- * servers with skewed clocks still agree.
+ * Lua shared by the consume and adjust scripts: the clock and calendar windows (UTC, or zoned bounds the app sends).
+ * The clock is Redis TIME, so app servers with skewed clocks still agree.
  */
 export const COMMON = `
 local function now_ms()

@@ -97,9 +97,9 @@ const storeError = (action: string, error: unknown) =>
 /**
  * Backs request, token and cost rules with any rate-limiter-flexible limiter. Semantics: every rolling rule is an
  * RLF fixed window of `per` that starts at its first hit (a token bucket with a smaller `burst` becomes a window of
- * `burst` per `per × burst / limit`); calendar rules are exact days, weeks and months (UTC or the rule's zone); a decision is not atomic — rules
- * are consumed in turn and those already charged are rewarded when a later one denies; adjustments land only in the
- * window they were reserved in; concurrency rules are not supported. Use redisStore for atomic, exact decisions.
+ * `burst` per `per × burst / limit`); calendar rules are exact days, weeks and months (UTC or the rule's zone); a
+ * decision is not atomic — rules are consumed in turn and those already charged are rewarded when a later one denies;
+ * adjustments land only in the window they were reserved in; concurrency rules are not supported. Use redisStore for atomic, exact decisions.
  * @example
  * const store = rateLimiterFlexibleStore({ create: (o) => new RateLimiterRedis({ storeClient: redis, ...o }) })
  */
