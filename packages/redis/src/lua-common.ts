@@ -55,7 +55,8 @@ local function bounds(window_ms, calendar, now)
     local start = (d - (d + 3) % 7) * day
     return start, start + 7 * day
   elseif calendar ~= 0 then
-    -- The zoned period holding now; a time before them all gets a window no key holds, so nothing applies to it.
+    -- The zoned period holding now. Before them all (an undo of a charge older than the bounds, or Redis more than
+    -- a period behind the app) the window is -1, which no charge made in a real period holds.
     if now < calendar[1] then return -1, calendar[1] end
     if now < calendar[2] then return calendar[1], calendar[2] end
     if now < calendar[3] then return calendar[2], calendar[3] end
