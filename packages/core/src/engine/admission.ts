@@ -1,5 +1,5 @@
 import type { Estimator, LlmRequest } from '../llm/index.js'
-import type { ConsumeResult, Store } from '../store/store.js'
+import type { ConsumeResult, Store, StoreCheck } from '../store/store.js'
 import type { Attempt } from './attempt.js'
 import type { AppliedControls, ControlsReader } from './controls.js'
 import { type Decision, LimitDecision, type Settler } from './decision.js'
@@ -89,6 +89,12 @@ export class Admission {
     applied: RuleSet,
     overrides: readonly (number | undefined)[] | undefined,
   ): Decision | Promise<Decision> {
+    if (applied.dynamic && overrides === undefined) {
+      // The common case: the resolver keeps the caller's checks with its limits.
+      const refused = this.config.limits.prepare(applied, attempt)
+      if (refused instanceof Promise) return refused.then((verdict) => this.admitPrepared(attempt, verdict))
+      return this.admitPrepared(attempt, refused)
+    }
     const covered =
       overrides !== undefined &&
       applied.rules.every((rule, i) => rule.resolveLimit === undefined || overrides[i] !== undefined)
@@ -106,6 +112,13 @@ export class Admission {
     return this.admitWith(attempt, overridden(applied, overrides) as RuleSet)
   }
 
+  /** Admits with the checks the resolver put on the attempt, or refuses with its 503. */
+  private admitPrepared(attempt: Attempt, refused: Verdict | undefined): Decision | Promise<Decision> {
+    if (refused !== undefined)
+      return this.finish(attempt, new LimitDecision(attempt, refused, this.config.settler))
+    return this.consume(attempt, attempt.checks)
+  }
+
   /** Admits under the caller's resolved limits, or refuses with the resolver's 503. */
   private admitResolved(attempt: Attempt, resolved: RuleSet | Verdict): Decision | Promise<Decision> {
     if (resolved instanceof RuleSet) return this.admitWith(attempt, resolved)
@@ -117,6 +130,11 @@ export class Admission {
     attempt.applied = applied
     const checks = applied.checks(attempt.identity, attempt.request, attempt.estimate)
     attempt.checks = checks
+    return this.consume(attempt, checks)
+  }
+
+  /** One all-or-nothing store call for the attempt's checks. */
+  private consume(attempt: Attempt, checks: readonly StoreCheck[]): Decision | Promise<Decision> {
     const guard = this.config.guard
     const fast = guard.consumeSync(checks, attempt)
     if (fast !== undefined) return this.conclude(attempt, guard.primary, fast)

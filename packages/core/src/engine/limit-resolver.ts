@@ -1,9 +1,13 @@
 import { BoundedCache } from '../bounded-memo.js'
 import { configError, shown } from '../errors.js'
+import type { StoreCheck } from '../store/store.js'
 import type { Identity, LimitRequest } from '../types.js'
+import type { Attempt } from './attempt.js'
+import { callerKey, keyNamesEveryGroup, soleKeyRule } from './caller-key.js'
 import { type CompiledRule, limitUnits } from './compile-rule.js'
 import { groupOf } from './identity-key.js'
-import type { RuleSet } from './rule-set.js'
+import { RuleSet } from './rule-set.js'
+import { isThenable, type Outcome, settledWithin } from './settled-within.js'
 import { STORE_UNAVAILABLE, type Verdict } from './verdict.js'
 
 /** How limit functions (`costUsd: (identity) => …`) are called, cached and survived. */
@@ -41,12 +45,26 @@ const FAILURE_TTL_MS = 1000
 
 type Resolved = RuleSet | Verdict
 
+/** What is kept per caller of one rule set. */
 interface Cached {
   result: Resolved | undefined
   expiresAt: number
   /** The result is a fallback or a 503, so a value arriving late replaces it. */
   failed: boolean
   pending: Promise<Resolved> | undefined
+  /** The caller's store checks under `checksOf` (a resolved set), reused while the result stays that set. */
+  checks: readonly StoreCheck[] | undefined
+  checksOf: RuleSet | undefined
+}
+
+/** What the resolver keeps on a rule set it resolves. */
+interface SetState {
+  readonly owner: LimitResolver
+  readonly cache: BoundedCache<string, Cached>
+  /** The caller's key names every rule's group too, so its cached checks fit any request with that key. */
+  readonly covered: boolean
+  /** The one rule whose group is the caller's whole key, when the function rules all count one group. */
+  readonly keyRule: CompiledRule | undefined
 }
 
 /**
@@ -81,37 +99,66 @@ export class LimitResolver {
     request: LimitRequest,
     model: string | undefined,
   ): Resolved | Promise<Resolved> {
-    const rules = set.rules
-    let key = ''
-    let last = ''
-    let lastBy: CompiledRule['by'] | undefined
-    for (let i = 0; i < rules.length; i++) {
-      const rule = rules[i]
-      if (rule.resolveLimit === undefined) continue
-      // Rules counting the same named identity share its group: found once, and the key grows only for another.
-      if (rule.by === lastBy && typeof lastBy === 'string' && !rule.perModel) continue
-      const group = groupOf(rule, identity, request, model)
-      lastBy = rule.perModel ? undefined : rule.by
-      if (group === last) continue
-      key = last === '' ? group : `${key.length}:${key}${group}`
-      last = group
+    const state = this.stateOf(set)
+    const entry = this.entryOf(state, keyOf(state, set, identity, request, model), undefined)
+    if (entry.result !== undefined && Date.now() < entry.expiresAt) return entry.result
+    return entry.pending ?? this.call(set, entry, identity, request)
+  }
+
+  /**
+   * Sets `attempt.applied` and `attempt.checks` to the caller's resolved rules and their store checks;
+   * returns the 503 verdict instead when the limits could not be resolved, or a promise of either.
+   * A returning caller whose limits are fresh costs one cache lookup, one clock read and a compare:
+   * its store checks are kept beside its limits, so they are not looked up again.
+   */
+  prepare(set: RuleSet, attempt: Attempt): Verdict | undefined | Promise<Verdict | undefined> {
+    const state = this.stateOf(set)
+    const key = keyOf(state, set, attempt.identity, attempt.request, attempt.estimate.model)
+    const found = state.cache.get(key)
+    const ready = found?.checksOf
+    if (ready !== undefined && Date.now() < (found as Cached).expiresAt) {
+      const checks = (found as Cached).checks as readonly StoreCheck[]
+      attempt.applied = ready
+      attempt.checks = ready.fixed ? checks : ready.priced(checks, attempt.estimate)
+      return undefined
     }
-    // The cache lives on the set itself (one per resolver and set): no lookup of the set per decision.
-    let cache = set.limitCache as BoundedCache<string, Cached> | undefined
-    if (cache === undefined || set.limitCacheOwner !== this) {
-      cache = new BoundedCache(this.maxIdentities)
-      set.limitCache = cache
-      set.limitCacheOwner = this
+    const entry = this.entryOf(state, key, found)
+    const result = entry.result
+    if (result !== undefined && Date.now() < entry.expiresAt) return applyTo(attempt, state, entry, result)
+    const resolved = entry.pending ?? this.call(set, entry, attempt.identity, attempt.request)
+    if (resolved instanceof Promise) return resolved.then((done) => applyTo(attempt, state, entry, done))
+    return applyTo(attempt, state, entry, resolved)
+  }
+
+  /** The resolver's state on `set`: kept on the set itself, so no decision looks the set up. */
+  private stateOf(set: RuleSet): SetState {
+    const state = set.limitCache as SetState | undefined
+    if (state !== undefined && state.owner === this) return state
+    const fresh: SetState = {
+      owner: this,
+      cache: new BoundedCache(this.maxIdentities),
+      covered: keyNamesEveryGroup(set.rules),
+      keyRule: soleKeyRule(set.rules),
     }
-    const cached = cache.get(key)
-    const now = Date.now()
-    if (cached !== undefined) {
-      if (cached.result !== undefined && now < cached.expiresAt) return cached.result
-      if (cached.pending !== undefined) return cached.pending
+    set.limitCache = fresh
+    return fresh
+  }
+
+  /** The caller's entry, made (empty) on its first request. */
+  private entryOf(state: SetState, key: string, found: Cached | undefined): Cached {
+    let entry = found ?? state.cache.get(key)
+    if (entry === undefined) {
+      entry = {
+        result: undefined,
+        expiresAt: 0,
+        failed: false,
+        pending: undefined,
+        checks: undefined,
+        checksOf: undefined,
+      }
+      state.cache.set(key, entry)
     }
-    const entry: Cached = cached ?? { result: undefined, expiresAt: 0, failed: false, pending: undefined }
-    if (cached === undefined) cache.set(key, entry)
-    return this.call(set, entry, identity, request)
+    return entry
   }
 
   private call(
@@ -141,7 +188,7 @@ export class LimitResolver {
         values.map((value) => ({ value })),
       )
     const started = Date.now()
-    const pending = this.bounded(values).then((outcomes) => {
+    const pending = settledWithin(values, this.timeoutMs).then((outcomes) => {
       entry.pending = undefined
       return this.settle(set, entry, identity, outcomes, started)
     })
@@ -158,40 +205,6 @@ export class LimitResolver {
       () => undefined,
     )
     return pending
-  }
-
-  /** The values, each one settled or failed by `timeoutMs`; never rejects. */
-  private bounded(values: readonly unknown[]): Promise<Outcome[]> {
-    const timeoutMs = this.timeoutMs
-    return new Promise((done) => {
-      const outcomes: (Outcome | undefined)[] = values.map((value) =>
-        isThenable(value) ? undefined : { value },
-      )
-      let left = outcomes.filter((outcome) => outcome === undefined).length
-      const timer = setTimeout(() => {
-        const error = new LimitTimeoutError(timeoutMs)
-        done(outcomes.map((outcome) => outcome ?? { error }))
-      }, timeoutMs)
-      values.forEach((value, i) => {
-        if (!isThenable(value)) return
-        Promise.resolve(value).then(
-          (resolved) => {
-            outcomes[i] = { value: resolved }
-            if (--left === 0) {
-              clearTimeout(timer)
-              done(outcomes as Outcome[])
-            }
-          },
-          (error: unknown) => {
-            outcomes[i] = { error: error ?? new Error('The limit function rejected without a reason.') }
-            if (--left === 0) {
-              clearTimeout(timer)
-              done(outcomes as Outcome[])
-            }
-          },
-        )
-      })
-    })
   }
 
   /** Turns the functions' outcomes into a constant set (or a 503), and caches it. */
@@ -242,36 +255,51 @@ export class LimitResolver {
             message: `The limit of rule '${refusedBy.name}' could not be resolved for this caller, so the request was refused (${this.deny ? "limitResolver.onError: 'deny'" : 'the rule has no `fallback`'}). Retry shortly.`,
           }
     entry.result = result
+    // Checks kept for another set carry other limits.
+    if (entry.checksOf !== result) {
+      entry.checks = undefined
+      entry.checksOf = undefined
+    }
     entry.failed = failed
     entry.expiresAt = started + (failed ? Math.min(this.ttlMs, FAILURE_TTL_MS) : this.ttlMs)
     return result
   }
 }
 
-interface Outcome {
-  value?: unknown
-  error?: unknown
+/** The caller's key under `state`: one group when a single rule names it, else `callerKey`. */
+function keyOf(
+  state: SetState,
+  set: RuleSet,
+  identity: Identity,
+  request: LimitRequest,
+  model: string | undefined,
+): string {
+  const rule = state.keyRule
+  return rule === undefined
+    ? callerKey(set.rules, identity, request, model)
+    : groupOf(rule, identity, request, model)
 }
 
-/** A limit function that did not answer within `limitResolver.timeoutMs`. */
-class LimitTimeoutError extends Error {
-  readonly code = 'ERR_LIMIT_TIMEOUT'
-  constructor(timeoutMs: number) {
-    super(
-      `A limit function did not answer within ${timeoutMs} ms (limitResolver.timeoutMs); its rule's fallback applied. Make it faster or cache its source.`,
-    )
-    this.name = 'LimitTimeoutError'
+/** Puts the caller's resolved rules and checks on the attempt; the verdict when they are a 503. */
+function applyTo(attempt: Attempt, state: SetState, entry: Cached, result: Resolved): Verdict | undefined {
+  if (!(result instanceof RuleSet)) {
+    attempt.applied = RuleSet.EMPTY
+    return result
   }
+  const checks = result.checks(attempt.identity, attempt.request, attempt.estimate)
+  // Kept only for the entry's current set (a slower answer may have replaced it meanwhile); priced
+  // checks differ from the set's own only in their amounts, which `priced` sets anew on each use.
+  if (state.covered && entry.result === result) {
+    entry.checks = checks
+    entry.checksOf = result
+  }
+  attempt.applied = result
+  attempt.checks = checks
+  return undefined
 }
 
 function valid(value: unknown): boolean {
   return typeof value === 'number' && Number.isFinite(value) && value > 0
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return (
-    typeof value === 'object' && value !== null && typeof (value as PromiseLike<unknown>).then === 'function'
-  )
 }
 
 function positive(value: unknown, option: string): number {

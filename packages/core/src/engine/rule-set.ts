@@ -33,16 +33,14 @@ export class RuleSet {
   /** Every rule counts the caller's IP alone, so the normalised IP itself finds the cached checks. */
   private readonly byIp: boolean
   /** Every rule takes the same amount on every request, so a cached array can be handed out as is. */
-  private readonly fixed: boolean
+  readonly fixed: boolean
   private readonly cache = new BoundedCache<string, readonly StoreCheck[]>(identityCapacity)
   private readonly plans = new Map<CompiledPlan, RuleSet>()
   private readonly subsets = new Map<number, RuleSet>()
   /** This set with other limits, by the limits joined; few distinct tiers make few sets. */
   private readonly limited = new BoundedCache<string, RuleSet>(10_000)
-  /** Resolved limits by identity, kept here by the limit resolver that owns them (engine use only). */
+  /** Resolved limits by identity, kept here by the limit resolver (engine use only). */
   limitCache: unknown = undefined
-  /** The resolver `limitCache` belongs to. */
-  limitCacheOwner: unknown = undefined
 
   constructor(readonly rules: readonly CompiledRule[]) {
     this.filtersModels = rules.some((rule) => rule.models !== undefined)
@@ -150,8 +148,8 @@ export class RuleSet {
     return checks
   }
 
-  /** A copy of the cached checks with this request's amounts, so a reservation keeps what it took. */
-  private priced(cached: readonly StoreCheck[], estimate: Estimate): readonly StoreCheck[] {
+  /** A copy of checks of this set with this request's amounts, so a reservation keeps what it took. */
+  priced(cached: readonly StoreCheck[], estimate: Estimate): readonly StoreCheck[] {
     const checks = cached.slice()
     for (let i = 0; i < checks.length; i++) {
       const rule = this.rules[i]
