@@ -9,8 +9,9 @@ const request = (user: string): LimitRequest => ({
   user,
 })
 
-function withUser() {
-  return {}
+/** A store on the faked wall clock: cached limits expire by the store's clock, as its windows do. */
+function onFakeClock() {
+  return { store: memoryStore({ now: () => Date.now() }) }
 }
 
 describe('per-identity limit functions', () => {
@@ -25,7 +26,7 @@ describe('per-identity limit functions', () => {
     const budgets: Record<string, number> = { alice: 3, bob: 1 }
     const calls: string[] = []
     const limiter = createLimiter({
-      ...withUser(),
+      ...onFakeClock(),
       rules: [
         {
           name: 'day',
@@ -63,7 +64,7 @@ describe('per-identity limit functions', () => {
   it('async functions are awaited once per identity, however many requests wait for them', async () => {
     let calls = 0
     const limiter = createLimiter({
-      ...withUser(),
+      ...onFakeClock(),
       rules: [
         {
           by: 'user',
@@ -98,7 +99,7 @@ describe('per-identity limit functions', () => {
   ])('a function that %s falls back within timeoutMs and is reported', async (_, resolve) => {
     const events: LimitErrorEvent[] = []
     const limiter = createLimiter({
-      ...withUser(),
+      ...onFakeClock(),
       rules: [{ name: 'tpm', by: 'user', requests: resolve, fallback: 2, per: '1m' }],
       limitResolver: { timeoutMs: 200 },
       events: { onLimitError: (event) => events.push(event) },
@@ -125,7 +126,7 @@ describe('per-identity limit functions', () => {
       { fallback: 5, onError: 'deny' as const },
     ]) {
       const limiter = createLimiter({
-        ...withUser(),
+        ...onFakeClock(),
         rules: [
           {
             by: 'user',
@@ -150,7 +151,7 @@ describe('per-identity limit functions', () => {
   it('a failure is remembered for at most a second, and a late answer replaces the fallback', async () => {
     let calls = 0
     const limiter = createLimiter({
-      ...withUser(),
+      ...onFakeClock(),
       rules: [
         {
           by: 'user',
@@ -188,7 +189,6 @@ describe('per-identity limit functions', () => {
   it('the store sees the resolved limit (memory store, one counter per identity)', async () => {
     const store = memoryStore()
     const limiter = createLimiter({
-      ...withUser(),
       store,
       rules: [{ by: 'user', requests: (id) => (id.user === 'big' ? 100 : 1), per: 'day' }],
     })

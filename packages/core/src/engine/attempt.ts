@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import type { LlmRequest } from '../llm/index.js'
-import type { StoreCheck } from '../store/store.js'
+import type { Store, StoreCheck } from '../store/store.js'
 import type { Estimate, Identity, LimitRequest } from '../types.js'
 import type { DecisionContext } from './decision.js'
 import type { Priority } from './options.js'
@@ -42,6 +42,10 @@ export class Attempt implements DecisionContext {
   applied: RuleSet = RuleSet.EMPTY
   /** One check per applied rule. */
   checks: readonly StoreCheck[] = NO_CHECKS
+  /** The store clock's time when the decision read it before the store (see `StoreContext.now`). */
+  now: number | undefined = undefined
+  /** The store whose clock gave `now`. */
+  clockOwner: Store | undefined = undefined
   private readonly sequence = ++sequence
   private id: string | undefined = undefined
 

@@ -91,7 +91,8 @@ describe('checks kept with resolved limits', () => {
   it('a limit lowered at the source applies once the TTL ends, to a caller whose checks were kept', async () => {
     const budgets: Record<string, number> = { lee: 5 }
     const limiter = createLimiter({
-      store: memoryStore(),
+      // Cached limits expire by the store's clock, here the faked wall clock.
+      store: memoryStore({ now: () => Date.now() }),
       rules: [{ name: 'day', by: 'user', requests: (id) => budgets[id.user ?? ''] ?? 1, per: 'day' }],
       limitResolver: { ttlMs: 1000 },
     })
@@ -126,5 +127,32 @@ describe('checks kept with resolved limits', () => {
     expect(calls).toEqual(['u1', 'u2', 'u3', 'u4', 'u5', 'u1'])
     await limiter.check(request('u5'))
     expect(calls).toHaveLength(6)
+  })
+})
+
+describe('one clock read per decision', () => {
+  it("a cached limit's expiry and the store share the store's clock: one read per decision", async () => {
+    let reads = 0
+    const store = memoryStore({
+      now: () => {
+        reads++
+        return Date.UTC(2026, 0, 15, 10)
+      },
+    })
+    const limiter = createLimiter({ store, rules: [{ by: 'user', requests: () => 5, per: 'day' }] })
+    await limiter.check(request('ada'))
+    const wall = vi.spyOn(Date, 'now')
+    reads = 0
+    expect((await limiter.check(request('ada'))).allowed).toBe(true)
+    expect(reads + wall.mock.calls.length).toBe(1)
+    wall.mockRestore()
+  })
+
+  it("a store takes a handed-over time only from its own clock, never another store's", () => {
+    const mine = memoryStore({ now: () => 1000 })
+    const other = memoryStore({ now: () => 5000 })
+    expect(mine.consumeSync([], { requestId: 'a', now: 9, clockOwner: other }).now).toBe(1000)
+    expect(mine.consumeSync([], { requestId: 'b', now: 9, clockOwner: mine }).now).toBe(9)
+    expect(mine.consumeSync([], { requestId: 'c' }).now).toBe(1000)
   })
 })

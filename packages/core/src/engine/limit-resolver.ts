@@ -1,6 +1,6 @@
 import { BoundedCache } from '../bounded-memo.js'
 import { configError, shown } from '../errors.js'
-import type { StoreCheck } from '../store/store.js'
+import type { Store, StoreCheck } from '../store/store.js'
 import type { Identity, LimitRequest } from '../types.js'
 import type { Attempt } from './attempt.js'
 import { callerKey, keyNamesEveryGroup, soleKeyRule } from './caller-key.js'
@@ -81,6 +81,8 @@ export class LimitResolver {
   constructor(
     options: LimitResolverOptions,
     private readonly report: (event: LimitErrorEvent) => void,
+    /** An in-process store whose clock times the cache, so a decision reads the time once, for both. */
+    private readonly clockOwner: Store | undefined,
   ) {
     this.ttlMs = positive(options.ttlMs ?? 60_000, 'limitResolver.ttlMs')
     this.timeoutMs = positive(options.timeoutMs ?? 1000, 'limitResolver.timeoutMs')
@@ -92,6 +94,12 @@ export class LimitResolver {
     this.deny = onError === 'deny'
   }
 
+  /** The cache's clock: the in-process store's own, else the wall clock. */
+  private now(): number {
+    const owner = this.clockOwner
+    return owner?.clock !== undefined ? owner.clock() : Date.now()
+  }
+
   /** `set` with this caller's limits, a 503 verdict, or a promise of either settled within `timeoutMs`. */
   resolve(
     set: RuleSet,
@@ -101,7 +109,7 @@ export class LimitResolver {
   ): Resolved | Promise<Resolved> {
     const state = this.stateOf(set)
     const entry = this.entryOf(state, keyOf(state, set, identity, request, model), undefined)
-    if (entry.result !== undefined && Date.now() < entry.expiresAt) return entry.result
+    if (entry.result !== undefined && this.now() < entry.expiresAt) return entry.result
     return entry.pending ?? this.call(set, entry, identity, request)
   }
 
@@ -116,7 +124,11 @@ export class LimitResolver {
     const key = keyOf(state, set, attempt.identity, attempt.request, attempt.estimate.model)
     const found = state.cache.get(key)
     const ready = found?.checksOf
-    if (ready !== undefined && Date.now() < (found as Cached).expiresAt) {
+    const now = this.now()
+    if (ready !== undefined && now < (found as Cached).expiresAt) {
+      // The store is reached without waiting, so it may take this time instead of reading its clock again.
+      attempt.now = now
+      attempt.clockOwner = this.clockOwner
       const checks = (found as Cached).checks as readonly StoreCheck[]
       attempt.applied = ready
       attempt.checks = ready.fixed ? checks : ready.priced(checks, attempt.estimate)
@@ -124,7 +136,11 @@ export class LimitResolver {
     }
     const entry = this.entryOf(state, key, found)
     const result = entry.result
-    if (result !== undefined && Date.now() < entry.expiresAt) return applyTo(attempt, state, entry, result)
+    if (result !== undefined && now < entry.expiresAt) {
+      attempt.now = now
+      attempt.clockOwner = this.clockOwner
+      return applyTo(attempt, state, entry, result)
+    }
     const resolved = entry.pending ?? this.call(set, entry, attempt.identity, attempt.request)
     if (resolved instanceof Promise) return resolved.then((done) => applyTo(attempt, state, entry, done))
     return applyTo(attempt, state, entry, resolved)
@@ -187,7 +203,7 @@ export class LimitResolver {
         identity,
         values.map((value) => ({ value })),
       )
-    const started = Date.now()
+    const started = this.now()
     const pending = settledWithin(values, this.timeoutMs).then((outcomes) => {
       entry.pending = undefined
       return this.settle(set, entry, identity, outcomes, started)
@@ -213,7 +229,7 @@ export class LimitResolver {
     entry: Cached,
     identity: Identity,
     outcomes: readonly Outcome[],
-    started = Date.now(),
+    started = this.now(),
     quiet = false,
   ): Resolved {
     const rules = set.rules

@@ -121,7 +121,11 @@ class LimiterImpl implements Limiter {
       },
       failed: (error, store) => events.onStoreError?.(error, store),
     }
-    this.limits = new LimitResolver(options.limitResolver ?? {}, (event) => events.onLimitError?.(event))
+    this.limits = new LimitResolver(
+      options.limitResolver ?? {},
+      (event) => events.onLimitError?.(event),
+      this.store.clock !== undefined ? this.store : undefined,
+    )
     const controls = new ControlsReader(this.store, options.controls === true)
     this.admission = new Admission({
       guard: new StoreGuard(this.store, config.policy, (error, store) => events.onStoreError?.(error, store)),

@@ -194,8 +194,14 @@ export class MemoryStore implements Store {
     return { remembered: debts?.size ?? 0, lost: debts?.lost ?? 0, capacity: debts?.capacity ?? 0 }
   }
 
+  /** The store's clock (epoch ms). */
+  clock(): number {
+    return this.now()
+  }
+
   consumeSync(checks: readonly StoreCheck[], context: StoreContext): ConsumeResult {
-    const now = this.now()
+    // A decision that read this store's clock already (a cached limit's expiry) hands the time over.
+    const now = context.clockOwner === this ? (context.now as number) : this.now()
     const count = checks.length
     const results: StoreCheckResult[] = new Array(count)
     // Decisions are synchronous, so one scratch list serves every call (stale slots hold a few entries at most).

@@ -72,12 +72,21 @@ export interface StoreAdjustment {
 export interface StoreContext {
   /** Unique id of the decision. */
   readonly requestId: string
+  /** The time (epoch ms) the engine read from `clockOwner.clock()` earlier in this decision. */
+  readonly now?: number
+  /** The store whose clock gave `now`: only that store may use it instead of reading its clock again. */
+  readonly clockOwner?: Store
 }
 
 /** A counter backend: memory, Redis, or a bridge to another library. */
 export interface Store extends OperatorStore {
   /** Short name used in logs and metrics. */
   readonly name: string
+  /**
+   * The store's clock (epoch ms), when it is in-process: a decision that needs the time before it reaches the
+   * store (a cached limit's expiry) reads it here and hands it back as `StoreContext.now`, so it is read once.
+   */
+  clock?(): number
   /** Checks every rule and charges all of them only when all admit, atomically. */
   consume(checks: readonly StoreCheck[], context: StoreContext): Promise<ConsumeResult>
   /** Applies corrections in the windows they were reserved in; releases leases. Idempotent per request id. */
