@@ -53,7 +53,6 @@ export async function runCallers(callers: number, rounds = 7, roundMs = 500): Pr
   const rlf = new RateLimiterMemory({ points: 1e9, duration: 600 })
   const ours = (i: number) => limiter.check(requests[i % callers])
   const theirs = (i: number) => rlf.consume(ips[i % callers])
-  // Warm-up: every caller once on each side, so rounds measure returning callers.
   // Warm-up: every caller once on each side (so rounds measure returning callers), then past one
   // sub-window of the sliding rule (6 s), when each caller's sub-window ring is made once.
   for (let i = 0; i < callers; i++) await ours(i)

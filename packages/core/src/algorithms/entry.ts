@@ -22,4 +22,12 @@ export class Entry {
   head = 0
   /** Concurrency: lease id → expiry (epoch ms). */
   leases: Map<string, number> | undefined = undefined
+
+  constructor() {
+    // Every number field starts as a double, then is zeroed: V8 then stores them as doubles from
+    // the first entry on. A field that starts as a small integer and later takes a fraction or an
+    // epoch-ms value changes every entry's hidden class, and each entry is copied on its next use.
+    this.tat = this.start = this.count = this.head = 0.5
+    this.tat = this.start = this.count = this.head = 0
+  }
 }
