@@ -93,7 +93,7 @@ export async function countInstructions(
   const counts = servers.map(() => [] as number[])
   for (let w = 0; w < windows; w++) {
     const round = await Promise.all(servers.map((server) => server.window(requests)))
-    round.forEach((count, i) => counts[i].push(count))
+    for (let i = 0; i < round.length; i++) counts[i].push(round[i])
   }
   return counts
 }
