@@ -14,7 +14,7 @@ import { median } from './median.js'
 export interface CompareOptions {
   /** The older commit, built in a temporary git worktree. @default 'd9d53f5' */
   old: string
-  /** Rounds; every server is loaded once a round (windows of 1,000 requests when counting). @default 8, counting 3 */
+  /** Rounds; every server is loaded once a round (windows of 700 requests when counting). @default 8, counting 3 */
   rounds: number
   /** Seconds of load per server and round. @default 2 */
   seconds: number
@@ -236,9 +236,10 @@ async function compareInstructions(
   options: CompareOptions,
 ) {
   const windows = options.rounds
-  const requests = 1000
+  const requests = 700
+  const warm = 1500
   console.log(
-    `instructions per request under callgrind (all threads), ${windows} windows of ${requests} requests after 2,000 to warm up;`,
+    `instructions per request under callgrind (all threads), ${windows} windows of ${requests} requests after ${warm} to warm up;`,
   )
   console.log(
     'each window counts every server at once, so time-driven work (timers, idle GC) falls alike on old and new.',
@@ -247,7 +248,7 @@ async function compareInstructions(
     frameworks.flatMap((framework) => [startCounted(framework, oldDir), startCounted(framework, newDir)]),
   )
   try {
-    const counts = await countInstructions(servers, windows, requests, 2000)
+    const counts = await countInstructions(servers, windows, requests, warm)
     for (let f = 0; f < frameworks.length; f++) {
       const [old, now] = [counts[2 * f], counts[2 * f + 1]]
       const ratios = old.map((count, w) => count / now[w])

@@ -17,8 +17,9 @@ interface CountedServer {
   stop(): void
 }
 
+// Few connections and a long timeout: six servers under valgrind on two busy cores answer slowly.
 const send = (port: number, amount: number) =>
-  autocannon({ url: `http://127.0.0.1:${port}/`, connections: 8, amount, timeout: 60 })
+  autocannon({ url: `http://127.0.0.1:${port}/`, connections: 4, amount, timeout: 300 })
 
 /** Starts `compare-server.ts` under callgrind and waits until it answers. */
 export async function startCounted(framework: string, checkout: string | undefined): Promise<CountedServer> {
@@ -72,7 +73,6 @@ export async function startCounted(framework: string, checkout: string | undefin
       if (!file) throw new Error(`callgrind wrote no dump ${dumps} in ${dir}.`)
       const totals = /^totals:\s*(\d+)/m.exec(readFileSync(join(dir, file), 'utf8'))
       if (!totals) throw new Error(`No totals line in ${join(dir, file)}.`)
-      // The few requests the poll for readiness sent came before the first zeroing.
       return Number(totals[1]) / result.requests.total
     },
     stop() {
