@@ -76,8 +76,11 @@ export async function startCounted(framework: string, checkout: string | undefin
       return Number(totals[1]) / result.requests.total
     },
     stop() {
-      child.kill()
-      rmSync(dir, { recursive: true, force: true })
+      // SIGKILL: no final dump; the directory goes once the process is gone.
+      const remove = () => rmSync(dir, { recursive: true, force: true })
+      if (exited) remove()
+      else child.once('exit', remove)
+      child.kill('SIGKILL')
     },
   }
 }
