@@ -15,9 +15,13 @@ export interface HttpResult {
 
 type Sample = { cpuMicros: number; requests: number }
 
-async function startServer(kind: string) {
+/**
+ * Forks `tsx <script> <kind> <port> ...extra` and waits until it listens; `sample()` asks it for
+ * its CPU time and request count so far.
+ */
+export async function startServer(kind: string, extra: string[] = [], script = './server.ts') {
   const port = await freePort()
-  const child = fork(fileURLToPath(new URL('./server.ts', import.meta.url)), [kind, String(port)], {
+  const child = fork(fileURLToPath(new URL(script, import.meta.url)), [kind, String(port), ...extra], {
     execArgv: ['--import', 'tsx'],
     stdio: 'inherit',
   })
@@ -35,7 +39,8 @@ async function startServer(kind: string) {
   return { port, sample, stop: () => child.kill() }
 }
 
-async function load(port: number, seconds: number): Promise<number> {
+/** Loads a server for `seconds` with autocannon (32 connections); returns its requests/s. */
+export async function load(port: number, seconds: number): Promise<number> {
   const result = await autocannon({
     url: `http://127.0.0.1:${port}/`,
     connections: 32,
@@ -58,7 +63,9 @@ export async function runHttp(
   seconds = 3,
   processes = 3,
 ): Promise<HttpResult[]> {
-  const servers = await Promise.all(Array.from({ length: processes }, () => kinds.map(startServer)).flat())
+  const servers = await Promise.all(
+    Array.from({ length: processes }, () => kinds.map((kind) => startServer(kind))).flat(),
+  )
   try {
     for (const server of servers) await load(server.port, 1)
     const rates = kinds.map(() => [] as number[])

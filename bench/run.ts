@@ -1,12 +1,16 @@
-// The one benchmark command: `pnpm bench` (optionally `pnpm bench micro|http|estimate|redis`).
+// The one benchmark command: `pnpm bench` (optionally `pnpm bench micro|http|estimate|redis`;
+// `pnpm bench http-compare [--old <ref>]` runs only when asked: it builds an older commit first).
 import { runEstimateBench } from './estimate.js'
 import { runHttp } from './http.js'
+import { runHttpCompare } from './http-compare.js'
 import { median } from './median.js'
 import { runMicroProcesses } from './micro.js'
 import { printRedisBench } from './redis.js'
 
 const only = process.argv[2]
 const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}×`
+
+if (only === 'http-compare') await runHttpCompare(process.argv.slice(3))
 
 if (!only || only === 'micro') {
   console.log('\n## Decision cost, memory store (ops/s; median of interleaved rounds, then of 3 processes)\n')

@@ -1,32 +1,17 @@
 // A benchmark server in its own process: `tsx server.ts <kind> <port>` (the built packages, as users run them).
-import type { Server, ServerResponse } from 'node:http'
-import { serve } from '@hono/node-server'
+import type { ServerResponse } from 'node:http'
 import { createLimiter, formatHeaders, memoryStore } from '@llm-limit/core'
 import { llmLimit, shareHiddenClass } from '@llm-limit/express'
 import { llmLimit as honoLimit } from '@llm-limit/hono'
 import { llmLimit as koaLimit } from '@llm-limit/koa'
-import express from 'express'
 import { rateLimit } from 'express-rate-limit'
-import { Hono, type MiddlewareHandler } from 'hono'
+import type { MiddlewareHandler } from 'hono'
 import { rateLimiter as honoRateLimiter } from 'hono-rate-limiter'
-import Koa from 'koa'
 import koaRatelimit from 'koa-ratelimit'
+import { expressApp, honoApp, koaApp, type Listen, reportSamples, rules } from './apps.js'
 
 const [kind, portText] = process.argv.slice(2)
 const huge = 1e9
-const rules = [
-  { name: 'burst', by: 'ip' as const, requests: huge, per: '1s' as const },
-  {
-    name: 'minute',
-    by: 'ip' as const,
-    requests: huge,
-    per: '1m' as const,
-    algorithm: 'sliding-window' as const,
-  },
-  { name: 'hour', by: 'ip' as const, requests: huge, per: '1h' as const, algorithm: 'fixed-window' as const },
-]
-
-type Listen = (port: number) => Server
 const noHeaders = { openai: false, ietf: false, legacy: false } as const
 
 /**
@@ -107,46 +92,7 @@ const servers: Record<string, () => Listen> = {
     }),
 }
 
-function koaApp(middleware?: Koa.Middleware) {
-  const app = new Koa()
-  if (middleware) app.use(middleware)
-  app.use((ctx) => {
-    ctx.body = { ok: true }
-  })
-  return (port: number) => app.listen(port, '127.0.0.1', ready)
-}
-
-function honoApp(middleware?: MiddlewareHandler) {
-  const app = new Hono()
-  if (middleware) app.use(middleware)
-  app.get('/', (c) => c.json({ ok: true }))
-  return (port: number) => serve({ fetch: app.fetch, port, hostname: '127.0.0.1' }, ready) as Server
-}
-
-function expressApp(middleware?: express.RequestHandler) {
-  const app = express()
-  app.disable('x-powered-by')
-  if (middleware) app.use(middleware)
-  app.get('/', (_req, res) => {
-    res.json({ ok: true })
-  })
-  return (port: number) => app.listen(port, '127.0.0.1', ready)
-}
-
-const ready = () => process.send?.({ ready: true })
-
 const start = servers[kind]
 if (!start)
   throw new Error(`Unknown server kind '${kind}'; expected one of ${Object.keys(servers).join(', ')}.`)
-const server = start()(Number(portText))
-// The parent asks for this process's CPU time and request count around each load round, so the
-// server's own cost per request is measured even when the load generator is the bottleneck.
-let requests = 0
-server.on('request', () => {
-  requests++
-})
-process.on('message', () => {
-  const { user, system } = process.cpuUsage()
-  process.send?.({ cpuMicros: user + system, requests })
-})
-process.on('SIGINT', () => process.exit(0))
+reportSamples(start()(Number(portText)))
