@@ -9,7 +9,7 @@ import { RuleSet } from './rule-set.js'
 import type { Verdict } from './verdict.js'
 
 /** The estimate of a request that is not an LLM call. */
-const NO_ESTIMATE: Estimate = Object.freeze({
+export const NO_ESTIMATE: Estimate = Object.freeze({
   model: undefined,
   inputTokens: 0,
   outputTokens: 0,

@@ -1,6 +1,7 @@
 import { configError } from '../errors.js'
 import type { Store, StoreCheck } from '../store/store.js'
-import type { Estimate, Identity, LimitRequest, Measure } from '../types.js'
+import type { Identity, LimitRequest, Measure } from '../types.js'
+import { NO_ESTIMATE } from './attempt.js'
 import type { AttemptResolver } from './attempt-resolver.js'
 import { type CompiledRule, limitUnits } from './compile-rule.js'
 import type { ControlsReader } from './controls.js'
@@ -42,14 +43,6 @@ export interface BlockOptions {
 
 /** A limit no amount reaches (exact in every store's integer arithmetic). */
 const OPEN = 2 ** 47
-
-const NO_ESTIMATE: Estimate = Object.freeze({
-  model: undefined,
-  inputTokens: 0,
-  outputTokens: 0,
-  costUsd: 0,
-  costMicroUsd: 0,
-})
 
 /** What the operator's API needs from its limiter; `resolver` changes with `updateRules`. */
 export interface OperatorContext {
