@@ -96,8 +96,13 @@ export class LimitResolver {
 
   /** The cache's clock: the in-process store's own, else the wall clock. */
   private now(): number {
-    const owner = this.clockOwner
-    return owner?.clock !== undefined ? owner.clock() : Date.now()
+    return this.clockOwner?.clock?.() ?? Date.now()
+  }
+
+  /** Hands the time just read to the store, which the decision reaches without waiting. */
+  private handOver(attempt: Attempt, now: number): void {
+    attempt.now = now
+    attempt.clockOwner = this.clockOwner
   }
 
   /** `set` with this caller's limits, a 503 verdict, or a promise of either settled within `timeoutMs`. */
@@ -126,9 +131,7 @@ export class LimitResolver {
     const ready = found?.checksOf
     const now = this.now()
     if (ready !== undefined && now < (found as Cached).expiresAt) {
-      // The store is reached without waiting, so it may take this time instead of reading its clock again.
-      attempt.now = now
-      attempt.clockOwner = this.clockOwner
+      this.handOver(attempt, now)
       const checks = (found as Cached).checks as readonly StoreCheck[]
       attempt.applied = ready
       attempt.checks = ready.fixed ? checks : ready.priced(checks, attempt.estimate)
@@ -137,8 +140,7 @@ export class LimitResolver {
     const entry = this.entryOf(state, key, found)
     const result = entry.result
     if (result !== undefined && now < entry.expiresAt) {
-      attempt.now = now
-      attempt.clockOwner = this.clockOwner
+      this.handOver(attempt, now)
       return applyTo(attempt, state, entry, result)
     }
     const resolved = entry.pending ?? this.call(set, entry, attempt.identity, attempt.request)
