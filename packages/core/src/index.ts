@@ -56,6 +56,7 @@ export {
   prometheusMetrics,
 } from './metrics/prometheus.js'
 export { MemoryStore, type MemoryStoreOptions, memoryStore } from './store/memory-store.js'
+export { CheckOutcome, ConsumeOutcome } from './store/outcome.js'
 export type {
   ConsumeResult,
   OperatorStore,

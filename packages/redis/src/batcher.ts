@@ -1,4 +1,10 @@
-import { type ConsumeResult, LlmLimitError, type StoreCheck } from '@llm-limit/core'
+import {
+  CheckOutcome,
+  ConsumeOutcome,
+  type ConsumeResult,
+  LlmLimitError,
+  type StoreCheck,
+} from '@llm-limit/core'
 import {
   ALGORITHM_CODES,
   calendarCode,
@@ -45,34 +51,22 @@ function readDecision(reply: number[], at: number, keys: number[], result: Consu
   const flag = reply[at++]
   if (flag === 1) {
     for (let i = 0; i < count; i++, at += 2)
-      results[i] = {
-        allowed: true,
-        remaining: reply[at],
-        resetAt: reply[at + 1],
-        retryAfterMs: 0,
-        window: reply[keys[i] + 1],
-      }
+      results[i] = new CheckOutcome(true, reply[at], reply[at + 1], 0, reply[keys[i] + 1])
   } else if (flag === 0 || flag === 3) {
     result.allowed = false
     if (flag === 3) HELD_BY_PENDING.add(result)
     for (let i = 0; i < count; i++, at += 4)
-      results[i] = {
-        allowed: reply[at] === 1,
-        remaining: reply[at + 1],
-        resetAt: reply[at + 2],
-        retryAfterMs: reply[at + 3],
-        window: reply[keys[i] + 1],
-      }
+      results[i] = new CheckOutcome(
+        reply[at] === 1,
+        reply[at + 1],
+        reply[at + 2],
+        reply[at + 3],
+        reply[keys[i] + 1],
+      )
   } else if (flag === 2) {
     // Admitted earlier under this request id (a resent command): nothing was charged again.
     for (let i = 0; i < count; i++, at += 3)
-      results[i] = {
-        allowed: true,
-        remaining: reply[at],
-        resetAt: reply[at + 1],
-        retryAfterMs: 0,
-        window: reply[at + 2],
-      }
+      results[i] = new CheckOutcome(true, reply[at], reply[at + 1], 0, reply[at + 2])
   } else {
     // 4: the id was voided after its client was told it failed; nothing was charged.
     result.results = []
@@ -228,7 +222,7 @@ export class Batcher {
     let at = 2 + keyCount
     for (let i = 0; i < batch.length; i++) {
       const item = batch[i]
-      const result: ConsumeResult = { allowed: true, now, results: new Array(item.keys.length) }
+      const result: ConsumeResult = new ConsumeOutcome(true, now, new Array(item.keys.length))
       at = readDecision(reply, at, item.keys, result)
       if (result.results.length !== item.keys.length) {
         item.reject(

@@ -165,19 +165,39 @@ function hasFixedAmount(rule: CompiledRule): boolean {
 }
 
 function check(rule: CompiledRule, group: string, cost: number): StoreCheck {
+  return new RuleCheck(rule, group, cost)
+}
+
+/**
+ * A rule's check for one group. A class, not an object literal: the cached checks live long, so V8
+ * would pretenure a literal's site, and the priced copies each request makes would then all be
+ * allocated in the old generation (see store/outcome.ts).
+ */
+class RuleCheck implements StoreCheck {
   // The fields a store reads on every decision come first, next to the object's header, so they
   // span as few cache lines as they can.
-  return {
-    slot: undefined,
-    algorithm: rule.algorithm,
-    cost,
-    limit: rule.limit,
-    burst: rule.burst,
-    windowMs: rule.windowMs,
-    calendar: rule.calendar,
-    timeZone: rule.timeZone,
-    group,
-    rule: rule.name,
-    key: rule.keyPrefix + group,
+  slot: unknown = undefined
+  readonly algorithm: StoreCheck['algorithm']
+  readonly cost: number
+  readonly limit: number
+  readonly burst: number
+  readonly windowMs: number
+  readonly calendar: StoreCheck['calendar']
+  readonly timeZone: string | undefined
+  readonly group: string
+  readonly rule: string
+  readonly key: string
+
+  constructor(rule: CompiledRule, group: string, cost: number) {
+    this.algorithm = rule.algorithm
+    this.cost = cost
+    this.limit = rule.limit
+    this.burst = rule.burst
+    this.windowMs = rule.windowMs
+    this.calendar = rule.calendar
+    this.timeZone = rule.timeZone
+    this.group = group
+    this.rule = rule.name
+    this.key = rule.keyPrefix + group
   }
 }

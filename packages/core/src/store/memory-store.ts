@@ -7,6 +7,7 @@ import { sizeIdentityCaches } from '../bounded-memo.js'
 import { configError } from '../errors.js'
 import { DebtTable } from './debt-table.js'
 import { holdsLease, owedShare, remember, restore } from './key-summary.js'
+import { CheckOutcome, ConsumeOutcome } from './outcome.js'
 import type {
   ConsumeResult,
   Store,
@@ -232,7 +233,7 @@ export class MemoryStore implements Store {
           // A frozen check cannot keep it; it is looked up each time instead.
         }
       }
-      const out: StoreCheckResult = { allowed: true, remaining: 0, resetAt: now, retryAfterMs: 0, window: 0 }
+      const out = new CheckOutcome(true, 0, now, 0, 0)
       inspect(entry, check, now, out)
       if (!out.allowed) allowed = false
       results[i] = out
@@ -247,7 +248,7 @@ export class MemoryStore implements Store {
       }
     }
     if (groups.size > this.maxKeys) this.evict(now)
-    return { allowed, now, results }
+    return new ConsumeOutcome(allowed, now, results)
   }
 
   consume(checks: readonly StoreCheck[], context: StoreContext): Promise<ConsumeResult> {
@@ -278,11 +279,11 @@ export class MemoryStore implements Store {
     const now = this.now()
     const results = checks.map((check) => {
       const entry = this.groups.get(check.group)?.find(check.rule ?? check.key) ?? new Entry()
-      const out: StoreCheckResult = { allowed: true, remaining: 0, resetAt: now, retryAfterMs: 0, window: 0 }
+      const out = new CheckOutcome(true, 0, now, 0, 0)
       inspect(entry, { ...check, cost: 0, slot: undefined }, now, out)
       return out
     })
-    return Promise.resolve({ allowed: true, now, results })
+    return Promise.resolve(new ConsumeOutcome(true, now, results))
   }
 
   /** Forgets the counters of these checks. */
@@ -313,7 +314,7 @@ export class MemoryStore implements Store {
       const entry = this.key(this.group(check.group), check, now)
       // An unbounded limit reads the raw amount used, and lets a penalty exceed the limit.
       const open = { ...check, limit: UNBOUNDED, burst: UNBOUNDED, slot: undefined }
-      const out: StoreCheckResult = { allowed: true, remaining: 0, resetAt: now, retryAfterMs: 0, window: 0 }
+      const out = new CheckOutcome(true, 0, now, 0, 0)
       if (delta > 0 || check.algorithm === 'token-bucket') {
         if (delta > 0) {
           inspect(entry, { ...open, cost: delta }, now, out)
