@@ -1,6 +1,26 @@
 /** True for a dotted-quad IPv4 address without leading zeros (`010` could mean octal, so it is refused). */
 export function isIpv4(text: string): boolean {
-  return ipv4Value(text, 0, text.length) >= 0
+  // Every request's IP is checked: one pass over at most 15 characters, with no number kept but the octet.
+  const length = text.length
+  if (length < 7 || length > 15) return false
+  let dots = 0
+  let octet = 0
+  let digits = 0
+  for (let i = 0; i < length; i++) {
+    const code = text.charCodeAt(i)
+    if (code === 46 /* . */) {
+      if (digits === 0 || ++dots > 3) return false
+      octet = 0
+      digits = 0
+    } else {
+      const digit = code - 48
+      // A second digit after a leading zero is refused, like any character but a digit.
+      if (digit < 0 || digit > 9 || (digits > 0 && octet === 0)) return false
+      octet = octet * 10 + digit
+      if (++digits > 3 || octet > 255) return false
+    }
+  }
+  return dots === 3 && digits > 0
 }
 
 /** The 32-bit value of the dotted quad in `text[start, end)`, or -1; a character loop so the hot path allocates nothing. */
