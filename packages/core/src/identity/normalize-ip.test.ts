@@ -137,6 +137,37 @@ describe('normalizeIp', () => {
     expect(normalizeIp('::1', Number.NaN)).toBe('::/56')
   })
 
+  it('isIpv4 accepts exactly the dotted quads of octets 0-255 without leading zeros (property)', () => {
+    const reference = (text: string) =>
+      /^(0|[1-9]\d{0,2})(\.(0|[1-9]\d{0,2})){3}$/.test(text) &&
+      text.split('.').every((octet) => Number(octet) <= 255)
+    const input = fc.oneof(
+      fc.ipV4(),
+      fc.ipV4Extended(),
+      fc.string({ unit: fc.constantFrom(...'0123456789.'.split('')), maxLength: 20 }),
+      fc.string({ unit: fc.constantFrom(...'012589.:a '.split('')), maxLength: 17 }),
+    )
+    fc.assert(
+      fc.property(input, (text) => {
+        expect(isIpv4(text)).toBe(reference(text))
+      }),
+      { numRuns: 20_000 },
+    )
+    for (const text of ['1.2.3.4', '255.255.255.255', '0.0.0.0', '10.0.3.232'])
+      expect(isIpv4(text)).toBe(true)
+    for (const text of [
+      '256.1.1.1',
+      '01.2.3.4',
+      '1.2.3',
+      '1.2.3.4.5',
+      '1..2.3',
+      '1.2.3.',
+      '1.2.3.04',
+      '1.2.3.4 ',
+    ])
+      expect(isIpv4(text)).toBe(false)
+  })
+
   it('agrees with WHATWG URL parsing plus BigInt masking on every IPv6 form (property)', () => {
     fc.assert(
       fc.property(fc.ipV6(), fc.integer({ min: 0, max: 128 }), (ip, bits) => {
