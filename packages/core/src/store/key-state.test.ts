@@ -26,7 +26,11 @@ describe("the memory store's key state", () => {
     // The first key of this module's store, only inspected (cost 0): it keeps the numbers it started with.
     const untouched = check('fixed-window', 'i:first', 0)
     store.consumeSync([untouched], { requestId: 'first' })
-    const checks = [check('token-bucket', 'i:a'), check('fixed-window', 'i:b'), check('sliding-window', 'i:c')]
+    const checks = [
+      check('token-bucket', 'i:a'),
+      check('fixed-window', 'i:b'),
+      check('sliding-window', 'i:c'),
+    ]
     for (let i = 0; i < 3; i++) {
       store.consumeSync(checks, { requestId: `r${i}` })
       now += 1_000.5
