@@ -143,7 +143,7 @@ export class RuleSet {
     for (let i = 0; i < this.rules.length; i++) {
       if (this.starts[i]) part++
       const rule = this.rules[i]
-      checks.push(check(rule, groups[part], hasFixedAmount(rule) ? 1 : 0))
+      checks.push(new RuleCheck(rule, groups[part], hasFixedAmount(rule) ? 1 : 0))
     }
     return checks
   }
@@ -153,7 +153,8 @@ export class RuleSet {
     const checks = cached.slice()
     for (let i = 0; i < checks.length; i++) {
       const rule = this.rules[i]
-      if (!hasFixedAmount(rule)) checks[i] = check(rule, checks[i].group, amountOf(rule.measure, estimate))
+      if (!hasFixedAmount(rule))
+        checks[i] = new RuleCheck(rule, checks[i].group, amountOf(rule.measure, estimate))
     }
     return checks
   }
@@ -162,10 +163,6 @@ export class RuleSet {
 /** Requests and leases take one unit each, whatever the request holds. */
 function hasFixedAmount(rule: CompiledRule): boolean {
   return rule.measure === 'requests' || rule.measure === 'concurrent'
-}
-
-function check(rule: CompiledRule, group: string, cost: number): StoreCheck {
-  return new RuleCheck(rule, group, cost)
 }
 
 /**
