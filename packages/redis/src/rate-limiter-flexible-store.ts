@@ -57,34 +57,13 @@ function isResult(value: unknown): value is FlexibleResult {
   return typeof value === 'object' && value !== null && 'msBeforeNext' in value && 'consumedPoints' in value
 }
 
-/** The calendar period around `now`, in UTC or in `timeZone`: start and end, epoch ms. */
-function calendarPeriod(
-  calendar: 'day' | 'week' | 'month',
-  now: number,
-  timeZone?: string,
-): [number, number] {
-  if (calendar === 'week' || timeZone !== undefined) {
-    const { start, end } = calendarWindow(calendar, now, timeZone)
-    return [start, end]
-  }
-  if (calendar === 'day') {
-    const start = Math.floor(now / DAY_MS) * DAY_MS
-    return [start, start + DAY_MS]
-  }
-  const date = new Date(now)
-  return [
-    Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), 1),
-    Date.UTC(date.getUTCFullYear(), date.getUTCMonth() + 1, 1),
-  ]
-}
-
 /** Where one check is counted now: its RLF key, the call options and, for calendar rules, the period. */
 function placeOf(check: StoreCheck, now: number) {
   if (!check.calendar) return { key: check.key, options: undefined, period: undefined }
-  const period = calendarPeriod(check.calendar, now, check.timeZone)
+  const { start, end } = calendarWindow(check.calendar, now, check.timeZone)
   // A key per period with a duration that ends with it: exact calendar windows on any RLF backend.
-  const options = { customDuration: Math.max(1, Math.ceil((period[1] - now) / 1000)) }
-  return { key: `${check.key}:${period[0]}`, options, period }
+  const options = { customDuration: Math.max(1, Math.ceil((end - now) / 1000)) }
+  return { key: `${check.key}:${start}`, options, period: [start, end] as [number, number] }
 }
 
 const storeError = (action: string, error: unknown) =>
