@@ -145,7 +145,9 @@ export class RuleSet {
       const rule = this.rules[i]
       checks.push(new RuleCheck(rule, groups[part], hasFixedAmount(rule) ? 1 : 0))
     }
-    return checks
+    // Pushing leaves room for 17 checks; an identity's cached copy holds its own alone, so a check
+    // reads one short array instead of one spread over three cache lines.
+    return checks.slice()
   }
 
   /** A copy of checks of this set with this request's amounts, so a reservation keeps what it took. */
