@@ -1,3 +1,5 @@
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import type { StoreCheck, StoreCheckResult } from '../store/store.js'
@@ -114,5 +116,44 @@ describe('sliding-window when the clock goes back', () => {
     // Sub-window k leaves the window when k + 11 begins; the two charges in k + 1 still count.
     expect(take(start + 1100)).toBe(true)
     expect(take(start + 1100)).toBe(false)
+  })
+})
+
+setFlagsFromString('--expose-gc')
+const collect = runInNewContext('gc') as () => void
+
+/** Heap bytes each of `count` values from `make` keeps alive, after full collections. */
+function bytesEach(make: () => unknown, count = 20_000): number {
+  collect()
+  const before = process.memoryUsage().heapUsed
+  const kept = Array.from({ length: count }, make)
+  collect()
+  const after = process.memoryUsage().heapUsed
+  expect(kept).toHaveLength(count)
+  return (after - before) / count
+}
+
+describe("sliding-window's ring", () => {
+  it('keeps its 22 numbers in a store of their size, not one grown by pushing', () => {
+    const ring = () => {
+      const entry = new Entry()
+      const out: StoreCheckResult = { allowed: false, remaining: 0, resetAt: 0, retryAfterMs: 0, window: 0 }
+      // Two sub-windows: the second charge moves the first one's amount into the ring.
+      for (const now of [1_700_000_000_000, 1_700_000_000_000 + SLOT]) {
+        slidingWindow.inspect(entry, check, now, out)
+        slidingWindow.charge(entry, check, now, out, '')
+      }
+      return entry.ring
+    }
+    expect(ring()).toHaveLength(2 * (SLIDING_SLOTS + 1))
+    // 22 doubles and the array object take about 230 bytes; grown by pushing they kept room for 46.
+    expect(bytesEach(ring)).toBeLessThan(300)
+    // Control: the same numbers pushed into an array hold on to the larger store.
+    const pushed = () => {
+      const numbers: number[] = []
+      for (let i = 0; i <= SLIDING_SLOTS; i++) numbers.push(-1.5, 0.5)
+      return numbers
+    }
+    expect(bytesEach(pushed)).toBeGreaterThan(350)
   })
 })

@@ -88,8 +88,10 @@ function addToRing(entry: Entry, index: number, amount: number): void {
 
 /** An empty ring: every slot holds sub-window -1 (none), with nothing taken. Doubles from the start, so it never changes representation. */
 function newRing(): number[] {
-  const ring: number[] = []
-  for (let i = 0; i < RING; i++) ring.push(-1.5, 0.5)
+  const pushed: number[] = []
+  for (let i = 0; i < RING; i++) pushed.push(-1.5, 0.5)
+  // Pushing leaves room for 46 numbers; a copy holds its 22 alone, and each key keeps one.
+  const ring = pushed.slice()
   for (let i = 0; i < 2 * RING; i++) ring[i] = i % 2 === 0 ? -1 : 0
   return ring
 }
