@@ -1,7 +1,6 @@
-import { setFlagsFromString } from 'node:v8'
-import { runInNewContext } from 'node:vm'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
+import { heapUsed } from '../../../../test/support/heap.js'
 import type { StoreCheck, StoreCheckResult } from '../store/store.js'
 import type { AlgorithmImpl } from './algorithm.js'
 import { Entry } from './entry.js'
@@ -119,16 +118,11 @@ describe('sliding-window when the clock goes back', () => {
   })
 })
 
-setFlagsFromString('--expose-gc')
-const collect = runInNewContext('gc') as () => void
-
 /** Heap bytes each of `count` values from `make` keeps alive, after full collections. */
 function bytesEach(make: () => unknown, count = 20_000): number {
-  collect()
-  const before = process.memoryUsage().heapUsed
+  const before = heapUsed()
   const kept = Array.from({ length: count }, make)
-  collect()
-  const after = process.memoryUsage().heapUsed
+  const after = heapUsed()
   expect(kept).toHaveLength(count)
   return (after - before) / count
 }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { heapUsed } from '../../../../test/support/heap.js'
 import { memoryStore } from './memory-store.js'
 import type { StoreCheck } from './store.js'
 
@@ -11,17 +12,6 @@ const rule = (key: string, limit = 5): StoreCheck => ({
   windowMs: 60_000,
   cost: 1,
 })
-
-function heapUsed(): number {
-  const gc = (globalThis as { gc?: () => void }).gc
-  if (!gc)
-    throw new Error(
-      'Run with --expose-gc (vitest.config.ts sets it) so heap growth is measured after a collection.',
-    )
-  gc()
-  gc()
-  return process.memoryUsage().heapUsed
-}
 
 describe('memoryStore', () => {
   it('bounds a flood of 1,000,000 distinct keys and keeps what a depleted caller owes', () => {
