@@ -9,3 +9,12 @@ export function heapUsed(): number {
   gc()
   return process.memoryUsage().heapUsed
 }
+
+/** Heap bytes each of `count` values from `make` keeps alive, after full collections. */
+export function bytesEach(make: () => unknown, count = 20_000): number {
+  const before = heapUsed()
+  const kept = Array.from({ length: count }, make)
+  const after = heapUsed()
+  if (kept.length !== count) throw new Error('Expected every value made to be kept.')
+  return (after - before) / count
+}

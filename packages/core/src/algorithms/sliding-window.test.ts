@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { heapUsed } from '../../../../test/support/heap.js'
+import { bytesEach } from '../../../../test/support/heap.js'
 import type { StoreCheck, StoreCheckResult } from '../store/store.js'
 import type { AlgorithmImpl } from './algorithm.js'
 import { Entry } from './entry.js'
@@ -117,15 +117,6 @@ describe('sliding-window when the clock goes back', () => {
     expect(take(start + 1100)).toBe(false)
   })
 })
-
-/** Heap bytes each of `count` values from `make` keeps alive, after full collections. */
-function bytesEach(make: () => unknown, count = 20_000): number {
-  const before = heapUsed()
-  const kept = Array.from({ length: count }, make)
-  const after = heapUsed()
-  expect(kept).toHaveLength(count)
-  return (after - before) / count
-}
 
 describe("sliding-window's ring", () => {
   it('keeps its 22 numbers in a store of their size, not one grown by pushing', () => {

@@ -7,7 +7,7 @@ import { sizeIdentityCaches } from '../bounded-memo.js'
 import { configError } from '../errors.js'
 import { DebtTable } from './debt-table.js'
 import { holdsLease, owedShare, remember, restore } from './key-summary.js'
-import { CheckOutcome, ConsumeOutcome } from './outcome.js'
+import { CheckOutcome, ConsumeOutcome, PACKED_FIELDS, PackedOutcome } from './outcome.js'
 import type {
   ConsumeResult,
   Store,
@@ -36,7 +36,11 @@ const KEEPS_PER_CHECK = 4
 /** A group owing at least this share of some limit is passed over once before being forgotten. */
 const HEAVY_SHARE = 0.5
 
+// Decisions are synchronous, so one set of scratch lists serves every call.
 const SCRATCH: KeyState[] = []
+const OUTS: CheckOutcome[] = []
+/** Doubles from the start (0.5), so what is sliced from it is an array of unboxed doubles. */
+const NUMBERS: number[] = [0.5]
 /** A limit no amount reaches: reading a key with it gives the raw amount used. */
 const UNBOUNDED = 2 ** 52
 const NO_CONTROLS: StoreControls = Object.freeze({ limits: Object.freeze({}), block: undefined })
@@ -72,6 +76,20 @@ function charge(entry: Entry, check: StoreCheck, now: number, out: StoreCheckRes
     default:
       ALGORITHMS[check.algorithm].charge(entry, check, now, out, leaseId)
   }
+}
+
+/** The first `count` outcomes' numbers in one exact-size array of doubles (`PackedOutcome`'s layout). */
+function pack(outs: readonly CheckOutcome[], count: number): number[] {
+  const numbers = NUMBERS
+  for (let i = 0, at = 0; i < count; i++, at += PACKED_FIELDS) {
+    const out = outs[i]
+    numbers[at] = out.allowed ? 1 : 0
+    numbers[at + 1] = out.remaining
+    numbers[at + 2] = out.resetAt
+    numbers[at + 3] = out.retryAfterMs
+    numbers[at + 4] = out.window
+  }
+  return numbers.slice(0, count * PACKED_FIELDS)
 }
 
 /** Monotonic epoch-ms clock: wall-clock jumps never move a window backwards. */
@@ -250,24 +268,27 @@ export class MemoryStore implements Store {
       }
       entries[i] = entry
     }
-    const results: StoreCheckResult[] = new Array(count)
+    const outs = OUTS
+    while (outs.length < count) outs.push(new CheckOutcome(true, 0, 0, 0, 0))
     let allowed = true
     for (let i = 0; i < count; i++) {
-      const out = new CheckOutcome(true, 0, now, 0, 0)
+      const out = outs[i]
+      out.allowed = true
+      out.remaining = out.retryAfterMs = out.window = 0
+      out.resetAt = now
       inspect(entries[i], checks[i], now, out)
       if (!out.allowed) allowed = false
-      results[i] = out
     }
     if (allowed) {
       for (let i = 0; i < count; i++) {
         const check = checks[i]
         // Only leases need the request id, and reading it is what makes one.
         const leaseId = check.algorithm === 'concurrency' ? context.requestId : ''
-        charge(entries[i], check, now, results[i], leaseId)
+        charge(entries[i], check, now, outs[i], leaseId)
       }
     }
     if (groups.size > this.maxKeys) this.evict(now)
-    return new ConsumeOutcome(allowed, now, results)
+    return new PackedOutcome(allowed, now, pack(outs, count))
   }
 
   consume(checks: readonly StoreCheck[], context: StoreContext): Promise<ConsumeResult> {
