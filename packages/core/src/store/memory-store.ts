@@ -39,8 +39,8 @@ const HEAVY_SHARE = 0.5
 // Decisions are synchronous, so one set of scratch lists serves every call.
 const SCRATCH: KeyState[] = []
 const OUTS: CheckOutcome[] = []
-/** Doubles from the start (0.5), so what is sliced from it is an array of unboxed doubles. */
-const NUMBERS: number[] = [0.5]
+/** By number of checks, an array of exactly that many checks' numbers, all doubles: its copy is one fast clone. */
+const NUMBERS: number[][] = []
 /** A limit no amount reaches: reading a key with it gives the raw amount used. */
 const UNBOUNDED = 2 ** 52
 const NO_CONTROLS: StoreControls = Object.freeze({ limits: Object.freeze({}), block: undefined })
@@ -80,7 +80,13 @@ function charge(entry: Entry, check: StoreCheck, now: number, out: StoreCheckRes
 
 /** The first `count` outcomes' numbers in one exact-size array of doubles (`PackedOutcome`'s layout). */
 function pack(outs: readonly CheckOutcome[], count: number): number[] {
-  const numbers = NUMBERS
+  let numbers = NUMBERS[count]
+  if (numbers === undefined) {
+    // Doubles from the first element, so the array (and every copy) holds unboxed doubles.
+    numbers = [0.5]
+    for (let i = 1; i < count * PACKED_FIELDS; i++) numbers.push(0.5)
+    numbers = NUMBERS[count] = numbers.slice()
+  }
   for (let i = 0, at = 0; i < count; i++, at += PACKED_FIELDS) {
     const out = outs[i]
     numbers[at] = out.allowed ? 1 : 0
@@ -89,7 +95,9 @@ function pack(outs: readonly CheckOutcome[], count: number): number[] {
     numbers[at + 3] = out.retryAfterMs
     numbers[at + 4] = out.window
   }
-  return numbers.slice(0, count * PACKED_FIELDS)
+  // `slice()` of a whole array is a clone the compiler makes inline; `slice(0, n)` calls the builtin
+  // (measured: the store's 3-check decision 10-15 ns slower that way).
+  return numbers.slice()
 }
 
 /** Monotonic epoch-ms clock: wall-clock jumps never move a window backwards. */
