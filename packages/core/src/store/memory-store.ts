@@ -82,10 +82,10 @@ function charge(entry: Entry, check: StoreCheck, now: number, out: StoreCheckRes
 function pack(outs: readonly CheckOutcome[], count: number): number[] {
   let numbers = NUMBERS[count]
   if (numbers === undefined) {
-    // Doubles from the first element, so the array (and every copy) holds unboxed doubles.
-    numbers = [0.5]
-    for (let i = 1; i < count * PACKED_FIELDS; i++) numbers.push(0.5)
-    numbers = NUMBERS[count] = numbers.slice()
+    // A double first, so the array (and every copy) holds unboxed doubles.
+    const doubles = [0.5]
+    while (doubles.length < count * PACKED_FIELDS) doubles.push(0.5)
+    numbers = NUMBERS[count] = doubles.slice(0, count * PACKED_FIELDS)
   }
   for (let i = 0, at = 0; i < count; i++, at += PACKED_FIELDS) {
     const out = outs[i]

@@ -74,5 +74,9 @@ describe("the memory store's result", () => {
     expect(result.results).toHaveLength(3)
     expect(result.results[0]).toMatchObject({ allowed: true, retryAfterMs: 0 })
     expect(result.results[0].remaining).toBeLessThan(1e9)
+    // Each number of checks has its own scratch array: a decision never reads another's numbers.
+    expect(store.consumeSync([], { requestId: 'none' })).toMatchObject({ allowed: true, results: [] })
+    expect(store.consumeSync(checks.slice(0, 1), { requestId: 'one' }).results).toHaveLength(1)
+    expect(store.consumeSync(checks, { requestId: 'three' }).results).toHaveLength(3)
   })
 })
