@@ -74,6 +74,12 @@ describe("the memory store's result", () => {
     expect(result.results).toHaveLength(3)
     expect(result.results[0]).toMatchObject({ allowed: true, retryAfterMs: 0 })
     expect(result.results[0].remaining).toBeLessThan(1e9)
+    // Serialised, it reads as a plain result (its numbers are behind a getter).
+    expect(JSON.parse(JSON.stringify(result))).toEqual({
+      allowed: true,
+      now: result.now,
+      results: result.results.map((out) => ({ ...out })),
+    })
     // Each number of checks has its own scratch array: a decision never reads another's numbers.
     expect(store.consumeSync([], { requestId: 'none' })).toMatchObject({ allowed: true, results: [] })
     expect(store.consumeSync(checks.slice(0, 1), { requestId: 'one' }).results).toHaveLength(1)
