@@ -1,3 +1,4 @@
+import { exactDoubles } from '../doubles.js'
 import type { StoreCheck } from '../store/store.js'
 import type { AlgorithmImpl } from './algorithm.js'
 import { EPSILON, waitUntil } from './algorithm.js'
@@ -86,13 +87,10 @@ function addToRing(entry: Entry, index: number, amount: number): void {
   ring[at + 1] += amount
 }
 
-/** An empty ring: every slot holds sub-window -1 (none), with nothing taken. Doubles from the start, so it never changes representation. */
+/** An empty ring: every slot holds sub-window -1 (none), with nothing taken; each key keeps one, of its 22 numbers alone. */
 function newRing(): number[] {
-  const pushed: number[] = []
-  for (let i = 0; i < RING; i++) pushed.push(-1.5, 0.5)
-  // Pushing leaves room for 46 numbers; a copy holds its 22 alone, and each key keeps one.
-  const ring = pushed.slice()
-  for (let i = 0; i < 2 * RING; i++) ring[i] = i % 2 === 0 ? -1 : 0
+  const ring = exactDoubles(2 * RING)
+  for (let i = 0; i < 2 * RING; i += 2) ring[i] = -1
   return ring
 }
 

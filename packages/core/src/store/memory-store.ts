@@ -4,6 +4,7 @@ import { ALGORITHMS } from '../algorithms/index.js'
 import { SLIDING_SLOTS, slidingWindow } from '../algorithms/sliding-window.js'
 import { tokenBucket } from '../algorithms/token-bucket.js'
 import { sizeIdentityCaches } from '../bounded-memo.js'
+import { exactDoubles } from '../doubles.js'
 import { configError } from '../errors.js'
 import { DebtTable } from './debt-table.js'
 import { holdsLease, owedShare, remember, restore } from './key-summary.js'
@@ -81,12 +82,7 @@ function charge(entry: Entry, check: StoreCheck, now: number, out: StoreCheckRes
 /** The first `count` outcomes' numbers in one exact-size array of doubles (`PackedOutcome`'s layout). */
 function pack(outs: readonly CheckOutcome[], count: number): number[] {
   let numbers = NUMBERS[count]
-  if (numbers === undefined) {
-    // A double first, so the array (and every copy) holds unboxed doubles.
-    const doubles = [0.5]
-    while (doubles.length < count * PACKED_FIELDS) doubles.push(0.5)
-    numbers = NUMBERS[count] = doubles.slice(0, count * PACKED_FIELDS)
-  }
+  if (numbers === undefined) numbers = NUMBERS[count] = exactDoubles(count * PACKED_FIELDS)
   for (let i = 0, at = 0; i < count; i++, at += PACKED_FIELDS) {
     const out = outs[i]
     numbers[at] = out.allowed ? 1 : 0
