@@ -1,4 +1,4 @@
-export type { AlgorithmImpl } from './algorithms/algorithm.js'
+export { type AlgorithmImpl, Field } from './algorithms/algorithm.js'
 export { Entry } from './algorithms/entry.js'
 export { fixedWindowBounds } from './algorithms/fixed-window.js'
 export { ALGORITHMS } from './algorithms/index.js'
@@ -56,7 +56,7 @@ export {
   prometheusMetrics,
 } from './metrics/prometheus.js'
 export { MemoryStore, type MemoryStoreOptions, memoryStore } from './store/memory-store.js'
-export { CheckOutcome, ConsumeOutcome } from './store/outcome.js'
+export { CheckOutcome, ConsumeOutcome, PACKED_FIELDS, PackedOutcome, resultAt } from './store/outcome.js'
 export type {
   ConsumeResult,
   OperatorStore,

@@ -1,4 +1,4 @@
-import { ALGORITHMS, Entry, type StoreCheckResult } from '@llm-limit/core'
+import { ALGORITHMS, Entry, Field, PACKED_FIELDS, PackedOutcome } from '@llm-limit/core'
 import { isWireCheck, type LimitCall, type WireCheck } from './protocol.js'
 
 /** The part of a Durable Object's storage the limit object uses. */
@@ -93,32 +93,33 @@ export class LlmLimitObject {
 
   /** Inspects every check, then charges all of them only when all admit: the memory store's logic. */
   private consume(checks: WireCheck[], requestId: string, now: number) {
-    const results: StoreCheckResult[] = []
+    const numbers: number[] = new Array(checks.length * PACKED_FIELDS).fill(0)
     const entries: Stored[] = []
     let allowed = true
-    for (const check of checks) {
+    checks.forEach((check, i) => {
       let stored = this.entries.get(check.key)
       if (stored === undefined) {
         stored = { entry: new Entry(), expiresAt: now }
         this.entries.set(check.key, stored)
       }
-      const out: StoreCheckResult = { allowed: true, remaining: 0, resetAt: now, retryAfterMs: 0, window: 0 }
-      ALGORITHMS[check.algorithm].inspect(stored.entry, check, now, out)
-      if (!out.allowed) allowed = false
-      results.push(out)
+      ALGORITHMS[check.algorithm].inspect(stored.entry, check, now, numbers, i * PACKED_FIELDS)
+      if (numbers[i * PACKED_FIELDS + Field.Allowed] === 0) allowed = false
       entries.push(stored)
-    }
+    })
     if (allowed) {
       const changed: Record<string, unknown> = {}
       checks.forEach((check, i) => {
+        const at = i * PACKED_FIELDS
         const leaseId = check.algorithm === 'concurrency' ? requestId : ''
-        ALGORITHMS[check.algorithm].charge(entries[i].entry, check, now, results[i], leaseId)
-        if (results[i].resetAt > entries[i].expiresAt) entries[i].expiresAt = results[i].resetAt
+        ALGORITHMS[check.algorithm].charge(entries[i].entry, check, now, numbers, at, leaseId)
+        const resetAt = numbers[at + Field.ResetAt]
+        if (resetAt > entries[i].expiresAt) entries[i].expiresAt = resetAt
         changed[`k:${check.key}`] = entries[i]
       })
       this.save(changed)
     }
-    return { allowed, now, results }
+    // Serialised by `Response.json` as a plain `ConsumeResult`.
+    return new PackedOutcome(allowed, now, numbers)
   }
 
   private adjust(

@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import type { StoreCheck, StoreCheckResult } from '../store/store.js'
-import type { AlgorithmImpl } from './algorithm.js'
+import type { StoreCheck } from '../store/store.js'
+import { type AlgorithmImpl, Field } from './algorithm.js'
 import { Entry } from './entry.js'
 import { fixedWindow } from './fixed-window.js'
 import { slidingWindow } from './sliding-window.js'
@@ -28,10 +28,10 @@ function run(impl: AlgorithmImpl, check: Omit<StoreCheck, 'cost'>, sequence: Eve
   for (const { dt, cost } of sequence) {
     now += dt
     const full = { ...check, cost }
-    const out: StoreCheckResult = { allowed: false, remaining: 0, resetAt: 0, retryAfterMs: 0, window: 0 }
-    impl.inspect(entry, full, now, out)
-    if (out.allowed) {
-      impl.charge(entry, full, now, out, 'lease')
+    const out = [0, 0, 0, 0, 0]
+    impl.inspect(entry, full, now, out, 0)
+    if (out[Field.Allowed] === 1) {
+      impl.charge(entry, full, now, out, 0, 'lease')
       admitted.push({ at: now, cost })
     }
   }
@@ -87,8 +87,8 @@ function halfCharging(impl: AlgorithmImpl): AlgorithmImpl {
   return {
     inspect: impl.inspect,
     adjust: impl.adjust,
-    charge: (entry, check, now, out, lease) =>
-      impl.charge(entry, { ...check, cost: Math.floor(check.cost / 2) }, now, out, lease),
+    charge: (entry, check, now, out, at, lease) =>
+      impl.charge(entry, { ...check, cost: Math.floor(check.cost / 2) }, now, out, at, lease),
   }
 }
 
@@ -120,13 +120,13 @@ describe('sliding-window vs the two-counter approximation', () => {
   it('negative control: a two-counter sliding window breaks the rolling-window property', () => {
     // The common approximation weights the previous window; it over-admits after a burst at a window's end.
     const twoCounter: AlgorithmImpl = {
-      inspect(entry, c, now, out) {
+      inspect(entry, c, now, out, at) {
         const start = Math.floor(now / c.windowMs) * c.windowMs
         const current = entry.start === start ? entry.count : 0
         const previous =
           entry.start === start ? entry.tat : entry.start === start - c.windowMs ? entry.count : 0
         const used = previous * ((c.windowMs - (now - start)) / c.windowMs) + current
-        out.allowed = used + c.cost <= c.limit
+        out[at + Field.Allowed] = used + c.cost <= c.limit ? 1 : 0
       },
       charge(entry, c, now) {
         const start = Math.floor(now / c.windowMs) * c.windowMs

@@ -1,8 +1,8 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { bytesEach } from '../../../../test/support/heap.js'
-import type { StoreCheck, StoreCheckResult } from '../store/store.js'
-import type { AlgorithmImpl } from './algorithm.js'
+import type { StoreCheck } from '../store/store.js'
+import { type AlgorithmImpl, Field } from './algorithm.js'
 import { Entry } from './entry.js'
 import { SLIDING_SLOTS, slidingWindow } from './sliding-window.js'
 
@@ -52,20 +52,20 @@ function resetsAgree(impl: AlgorithmImpl, sequence: Step[]): boolean {
       amounts.set(target.window, (amounts.get(target.window) ?? 0) + delta)
       target.cost += delta
     } else {
-      const out: StoreCheckResult = { allowed: false, remaining: 0, resetAt: 0, retryAfterMs: 0, window: 0 }
+      const out = [0, 0, 0, 0, 0]
       const charge = { ...check, cost: step.cost }
-      impl.inspect(entry, charge, now, out)
-      impl.charge(entry, charge, now, out, '')
-      amounts.set(out.window, (amounts.get(out.window) ?? 0) + step.cost)
-      charged.push({ window: out.window, cost: step.cost })
+      impl.inspect(entry, charge, now, out, 0)
+      impl.charge(entry, charge, now, out, 0, '')
+      amounts.set(out[Field.Window], (amounts.get(out[Field.Window]) ?? 0) + step.cost)
+      charged.push({ window: out[Field.Window], cost: step.cost })
     }
-    const out: StoreCheckResult = { allowed: false, remaining: 0, resetAt: 0, retryAfterMs: 0, window: 0 }
-    impl.inspect(entry, { ...check, cost: 0 }, now, out)
+    const out = [0, 0, 0, 0, 0]
+    impl.inspect(entry, { ...check, cost: 0 }, now, out, 0)
     const oldest = Math.floor(now / SLOT) - SLIDING_SLOTS
     const live = [...amounts].filter(([window, amount]) => window >= oldest && amount > 0)
     const expected =
       live.length === 0 ? now : (Math.max(...live.map(([window]) => window)) + SLIDING_SLOTS + 1) * SLOT
-    if (out.resetAt !== expected) return false
+    if (out[Field.ResetAt] !== expected) return false
   }
   return true
 }
@@ -101,10 +101,10 @@ describe('sliding-window when the clock goes back', () => {
     const entry = new Entry()
     const three = { ...check, limit: 3, burst: 3 }
     const take = (now: number) => {
-      const out: StoreCheckResult = { allowed: false, remaining: 0, resetAt: 0, retryAfterMs: 0, window: 0 }
-      slidingWindow.inspect(entry, three, now, out)
-      if (out.allowed) slidingWindow.charge(entry, three, now, out, '')
-      return out.allowed
+      const out = [0, 0, 0, 0, 0]
+      slidingWindow.inspect(entry, three, now, out, 0)
+      if (out[Field.Allowed] === 1) slidingWindow.charge(entry, three, now, out, 0, '')
+      return out[Field.Allowed] === 1
     }
     // `start` begins sub-window k, so `start + 150` lies in k + 1 and `start + 50` in k.
     const start = 1_700_000_000_000
@@ -122,11 +122,11 @@ describe("sliding-window's ring", () => {
   it('keeps its 22 numbers in a store of their size, not one grown by pushing', () => {
     const ring = () => {
       const entry = new Entry()
-      const out: StoreCheckResult = { allowed: false, remaining: 0, resetAt: 0, retryAfterMs: 0, window: 0 }
+      const out = [0, 0, 0, 0, 0]
       // Two sub-windows: the second charge moves the first one's amount into the ring.
       for (const now of [1_700_000_000_000, 1_700_000_000_000 + SLOT]) {
-        slidingWindow.inspect(entry, check, now, out)
-        slidingWindow.charge(entry, check, now, out, '')
+        slidingWindow.inspect(entry, check, now, out, 0)
+        slidingWindow.charge(entry, check, now, out, 0, '')
       }
       return entry.ring
     }

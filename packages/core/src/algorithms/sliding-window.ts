@@ -1,7 +1,7 @@
 import { exactDoubles } from '../doubles.js'
 import type { StoreCheck } from '../store/store.js'
 import type { AlgorithmImpl } from './algorithm.js'
-import { EPSILON, waitUntil } from './algorithm.js'
+import { EPSILON, Field, waitUntil } from './algorithm.js'
 import type { Entry } from './entry.js'
 
 /** Sub-windows per window; the window is counted `windowMs / SLIDING_SLOTS` too long at worst, never too short. */
@@ -14,29 +14,32 @@ const RING = SLIDING_SLOTS + 1
  * rolling window of `windowMs`, and it keeps only SLIDING_SLOTS + 1 numbers per key.
  */
 export const slidingWindow: AlgorithmImpl = {
-  inspect(entry, check, now, out) {
+  inspect(entry, check, now, out, at) {
     const slot = check.windowMs / SLIDING_SLOTS
     const current = Math.floor(now / slot)
     const oldest = current - SLIDING_SLOTS
     // The total kept for the oldest sub-window still counted is usually the current one.
     const used = entry.start === oldest ? entry.count : usedSince(entry, oldest)
-    out.window = current
-    out.remaining = Math.max(0, Math.floor(check.limit - used + EPSILON))
+    out[at + Field.Window] = current
+    out[at + Field.Remaining] = Math.max(0, Math.floor(check.limit - used + EPSILON))
     // Anything counted lies in the newest sub-window holding an amount (`entry.tat`) or before it.
-    out.resetAt = used > 0 ? (entry.tat + SLIDING_SLOTS + 1) * slot : now
+    out[at + Field.ResetAt] = used > 0 ? (entry.tat + SLIDING_SLOTS + 1) * slot : now
     if (check.cost > check.limit) {
-      out.allowed = false
-      out.retryAfterMs = -1
+      out[at + Field.Allowed] = 0
+      out[at + Field.RetryAfterMs] = -1
       return
     }
-    out.allowed = check.cost === 0 || used + check.cost <= check.limit + EPSILON
-    out.retryAfterMs = out.allowed ? 0 : waitUntil(slotStart(freedAt(entry, check, oldest, used), slot), now)
+    const allowed = check.cost === 0 || used + check.cost <= check.limit + EPSILON
+    out[at + Field.Allowed] = allowed ? 1 : 0
+    out[at + Field.RetryAfterMs] = allowed
+      ? 0
+      : waitUntil(slotStart(freedAt(entry, check, oldest, used), slot), now)
   },
-  charge(entry, check, _now, out) {
+  charge(entry, check, _now, out, at) {
     const cost = check.cost
     if (cost === 0) return
     // `inspect` just found the sub-window for this same `now`.
-    const current = out.window
+    const current = out[at + Field.Window]
     const oldest = current - SLIDING_SLOTS
     if (entry.start !== oldest) usedSince(entry, oldest)
     if (current === entry.tat) entry.head += cost
@@ -47,8 +50,8 @@ export const slidingWindow: AlgorithmImpl = {
       entry.head = cost
     } else addToRing(entry, current, cost)
     entry.count += cost
-    out.remaining = Math.max(0, out.remaining - cost)
-    out.resetAt = (entry.tat + SLIDING_SLOTS + 1) * (check.windowMs / SLIDING_SLOTS)
+    out[at + Field.Remaining] = Math.max(0, out[at + Field.Remaining] - cost)
+    out[at + Field.ResetAt] = (entry.tat + SLIDING_SLOTS + 1) * (check.windowMs / SLIDING_SLOTS)
   },
   adjust(entry, _check, window, delta) {
     // Refunds are rare: with the head in the ring, every amount lives in one place.

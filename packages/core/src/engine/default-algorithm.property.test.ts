@@ -1,10 +1,10 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import type { AlgorithmImpl } from '../algorithms/algorithm.js'
+import { type AlgorithmImpl, Field } from '../algorithms/algorithm.js'
 import { Entry } from '../algorithms/entry.js'
 import { ALGORITHMS } from '../algorithms/index.js'
 import { calendarWindow } from '../duration.js'
-import type { StoreCheck, StoreCheckResult } from '../store/store.js'
+import type { StoreCheck } from '../store/store.js'
 import type { Rule } from '../types.js'
 import { type CompiledRule, compileRule } from './compile-rule.js'
 
@@ -91,14 +91,14 @@ function replay(impl: AlgorithmImpl, rule: CompiledRule, start: number, sequence
     seq++
     if (step.kind === 'reserve') {
       const charge = { ...check, cost: step.cost }
-      const out: StoreCheckResult = { allowed: false, remaining: 0, resetAt: 0, retryAfterMs: 0, window: 0 }
-      impl.inspect(entry, charge, now, out)
-      if (!out.allowed) continue
-      impl.charge(entry, charge, now, out, 'lease')
+      const out = [0, 0, 0, 0, 0]
+      impl.inspect(entry, charge, now, out, 0)
+      if (out[Field.Allowed] === 0) continue
+      impl.charge(entry, charge, now, out, 0, 'lease')
       const admission = { seq, at: now, reserved: step.cost, final: step.cost }
       admissions.push(admission)
       changes.push({ seq, at: now, amount: step.cost, admission: true })
-      open.push({ admission, window: out.window })
+      open.push({ admission, window: out[Field.Window] })
     } else if (open.length > 0) {
       const [{ admission, window }] = open.splice(step.pick % open.length, 1)
       const final = Math.floor((admission.reserved * step.percent) / 100)
@@ -150,8 +150,8 @@ function withinBucket(rule: CompiledRule, { changes }: Trace): boolean {
 function halfCharging(impl: AlgorithmImpl): AlgorithmImpl {
   return {
     ...impl,
-    charge: (entry, check, now, out, lease) =>
-      impl.charge(entry, { ...check, cost: Math.floor(check.cost / 2) }, now, out, lease),
+    charge: (entry, check, now, out, at, lease) =>
+      impl.charge(entry, { ...check, cost: Math.floor(check.cost / 2) }, now, out, at, lease),
   }
 }
 
@@ -160,9 +160,9 @@ function refundingNow(impl: AlgorithmImpl): AlgorithmImpl {
   return {
     ...impl,
     adjust(entry, check, _window, delta, now, lease) {
-      const out: StoreCheckResult = { allowed: false, remaining: 0, resetAt: 0, retryAfterMs: 0, window: 0 }
-      impl.inspect(entry, { ...check, cost: 0 }, now, out)
-      impl.adjust(entry, check, out.window, delta, now, lease)
+      const out = [0, 0, 0, 0, 0]
+      impl.inspect(entry, { ...check, cost: 0 }, now, out, 0)
+      impl.adjust(entry, check, out[Field.Window], delta, now, lease)
     },
   }
 }

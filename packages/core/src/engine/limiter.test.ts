@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest'
+import { Field } from '../algorithms/algorithm.js'
 import { Entry } from '../algorithms/entry.js'
 import { ALGORITHMS } from '../algorithms/index.js'
 import { formatHeaders } from '../http/format-headers.js'
 import { createMiddlewareCore } from '../http/middleware-core.js'
 import { memoryStore } from '../store/memory-store.js'
+import { resultAt } from '../store/outcome.js'
 import type { ConsumeResult, Store, StoreCheckResult } from '../store/store.js'
 import type { Algorithm, LimitRequest, Rule } from '../types.js'
 import { createLimiter } from './limiter.js'
@@ -26,12 +28,18 @@ class SequentialStore implements Store {
     for (const check of checks) {
       const entry = this.entries.get(check.key) ?? new Entry()
       this.entries.set(check.key, entry)
-      const out: StoreCheckResult = { allowed: true, remaining: 0, resetAt: now, retryAfterMs: 0, window: 0 }
-      ALGORITHMS[check.algorithm].inspect(entry, check, now, out)
-      results.push(out)
-      if (!out.allowed)
-        return { allowed: false, now, results: [...results, ...checks.slice(results.length).map(() => out)] }
-      ALGORITHMS[check.algorithm].charge(entry, check, now, out, 'x')
+      const out = [0, 0, 0, 0, 0]
+      ALGORITHMS[check.algorithm].inspect(entry, check, now, out, 0)
+      if (out[Field.Allowed] === 0) {
+        const denied = resultAt(out, 0)
+        return {
+          allowed: false,
+          now,
+          results: [...results, denied, ...checks.slice(results.length + 1).map(() => denied)],
+        }
+      }
+      ALGORITHMS[check.algorithm].charge(entry, check, now, out, 0, 'x')
+      results.push(resultAt(out, 0))
     }
     return { allowed: true, now, results }
   }

@@ -1,3 +1,4 @@
+import { Field } from '../algorithms/algorithm.js'
 import type { ConsumeResult, StoreCheckResult } from './store.js'
 
 // A decision keeps its store's result for as long as its request runs (seconds, for a streamed
@@ -27,8 +28,19 @@ export class ConsumeOutcome implements ConsumeResult {
   ) {}
 }
 
-/** Numbers kept per check by `PackedOutcome`: allowed (1 or 0), remaining, resetAt, retryAfterMs, window. */
+/** Numbers kept per check by `PackedOutcome`, at the offsets of `Field`. */
 export const PACKED_FIELDS = 5
+
+/** The result an algorithm wrote from `at` in `numbers` (at the offsets of `Field`), as an object. */
+export function resultAt(numbers: readonly number[], at: number): CheckOutcome {
+  return new CheckOutcome(
+    numbers[at + Field.Allowed] === 1,
+    numbers[at + Field.Remaining],
+    numbers[at + Field.ResetAt],
+    numbers[at + Field.RetryAfterMs],
+    numbers[at + Field.Window],
+  )
+}
 
 /**
  * A `ConsumeResult` whose per-check numbers sit in one array of doubles (`PACKED_FIELDS` per check),
@@ -51,17 +63,7 @@ export class PackedOutcome implements ConsumeResult {
     if (this.built === undefined) {
       const numbers = this.numbers
       const built: StoreCheckResult[] = []
-      for (let at = 0; at < numbers.length; at += PACKED_FIELDS) {
-        built.push(
-          new CheckOutcome(
-            numbers[at] === 1,
-            numbers[at + 1],
-            numbers[at + 2],
-            numbers[at + 3],
-            numbers[at + 4],
-          ),
-        )
-      }
+      for (let at = 0; at < numbers.length; at += PACKED_FIELDS) built.push(resultAt(numbers, at))
       this.built = built
     }
     return this.built
