@@ -18,15 +18,16 @@ export interface CallersResult {
   heapMb: number
 }
 
-/** One side's decision for caller `i % callers`. */
-export type CallerOp = (i: number) => Promise<unknown>
-
 function ipOf(i: number): string {
   return `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`
 }
 
 /** Runs `op` for about `ms` of wall time; the rate is per second of this process's CPU time, which other load on a shared machine disturbs far less. */
-async function measure(op: CallerOp, start: number, ms: number): Promise<[number, number]> {
+async function measure(
+  op: (i: number) => Promise<unknown>,
+  start: number,
+  ms: number,
+): Promise<[number, number]> {
   const started = performance.now()
   const cpu = process.cpuUsage()
   let done = 0
@@ -38,8 +39,8 @@ async function measure(op: CallerOp, start: number, ms: number): Promise<[number
   return [(done * 1e6) / (used.user + used.system), start + done]
 }
 
-/** The 3-rule check and rate-limiter-flexible's consume over `callers` distinct IPs; each side keeps every caller. */
-export function callerOps(callers: number): { ours: CallerOp; rlf: CallerOp } {
+/** Both sides in interleaved rounds at `callers` distinct rotating IPs; each side keeps every caller. */
+export async function runCallers(callers: number, rounds = 7, roundMs = 500): Promise<CallersResult> {
   const ips = Array.from({ length: callers }, (_, i) => ipOf(i))
   const headers = {}
   const requests = ips.map((ip) => ({ method: 'GET', path: '/v1/models', headers, ip }))
@@ -53,15 +54,8 @@ export function callerOps(callers: number): { ours: CallerOp; rlf: CallerOp } {
     ],
   })
   const rlf = new RateLimiterMemory({ points: 1e9, duration: 600 })
-  return {
-    ours: (i) => limiter.check(requests[i % callers]),
-    rlf: (i) => rlf.consume(ips[i % callers]),
-  }
-}
-
-/** Both sides in interleaved rounds at `callers` distinct rotating IPs. */
-export async function runCallers(callers: number, rounds = 7, roundMs = 500): Promise<CallersResult> {
-  const { ours, rlf: theirs } = callerOps(callers)
+  const ours = (i: number) => limiter.check(requests[i % callers])
+  const theirs = (i: number) => rlf.consume(ips[i % callers])
   // Warm-up: every caller once on each side (so rounds measure returning callers), then past one
   // sub-window of the sliding rule (6 s), when each caller's sub-window ring is made once.
   for (let i = 0; i < callers; i++) await ours(i)
@@ -117,11 +111,9 @@ function ratioOf(result: CallersResult): number {
   return median(result.ours) / median(result.rlf)
 }
 
-// Run as a script only: micro-callers-counted.ts imports this module, with its own `--child` arguments.
-const main = process.argv[1] === fileURLToPath(import.meta.url)
 const child = process.argv.indexOf('--child')
-if (main && child >= 0) process.send?.(await runCallers(Number(process.argv[child + 1])))
-else if (main) {
+if (child >= 0) process.send?.(await runCallers(Number(process.argv[child + 1])))
+else if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const args = process.argv.slice(2)
   const flag = args.indexOf('--processes')
   const processes = flag >= 0 ? Number(args.splice(flag, 2)[1]) : 3
