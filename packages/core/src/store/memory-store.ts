@@ -41,8 +41,6 @@ const HEAVY_SHARE = 0.5
 const SCRATCH: KeyState[] = []
 /** By number of checks, an array of exactly that many checks' numbers, all doubles: its copy is one fast clone. */
 const NUMBERS: number[][] = []
-/** A key's four numbers at zero, copied for each new key by a whole-array `slice()`, which V8 never pretenures. */
-const ZEROS = exactDoubles(4)
 /** A limit no amount reaches: reading a key with it gives the raw amount used. */
 const UNBOUNDED = 2 ** 52
 const NO_CONTROLS: StoreControls = Object.freeze({ limits: Object.freeze({}), block: undefined })
@@ -159,11 +157,10 @@ class KeyState implements Entry {
   owner: Map<string, Group> | undefined = undefined
   /** Used through a check's slot since eviction last passed its group; marking the key, which the check reads anyway, spares a cache miss on the group. */
   recent = false
-  /**
-   * `tat`, `start`, `count` and `head` in one array of unboxed doubles. As fields, V8 keeps each
-   * double in a box of its own somewhere else on the heap: up to four more cache misses a key.
-   */
-  private readonly numbers = ZEROS.slice()
+  tat = 0
+  start = 0
+  count = 0
+  head = 0
   ring: number[] | undefined = undefined
   leases: Map<string, number> | undefined = undefined
   next: KeyState | undefined = undefined
@@ -176,31 +173,9 @@ class KeyState implements Entry {
     owner: Map<string, Group>,
   ) {
     this.owner = owner
-  }
-
-  get tat(): number {
-    return this.numbers[0]
-  }
-  set tat(value: number) {
-    this.numbers[0] = value
-  }
-  get start(): number {
-    return this.numbers[1]
-  }
-  set start(value: number) {
-    this.numbers[1] = value
-  }
-  get count(): number {
-    return this.numbers[2]
-  }
-  set count(value: number) {
-    this.numbers[2] = value
-  }
-  get head(): number {
-    return this.numbers[3]
-  }
-  set head(value: number) {
-    this.numbers[3] = value
+    // As in Entry: the numbers are doubles from the first key on, so no key ever changes hidden class.
+    this.tat = this.start = this.count = this.head = 0.5
+    this.tat = this.start = this.count = this.head = 0
   }
 }
 
