@@ -339,13 +339,13 @@ export class MemoryStore implements Store {
   /** Adds `deltas[i]` to check `i`'s current window (negative gives back, never below zero). */
   add(checks: readonly StoreCheck[], deltas: readonly number[]): Promise<void> {
     const now = this.now()
+    const out = exactDoubles(PACKED_FIELDS)
     checks.forEach((check, i) => {
       const delta = deltas[i]
       if (delta === 0 || check.algorithm === 'concurrency') return
       const entry = this.key(this.group(check.group), check, now)
       // An unbounded limit reads the raw amount used, and lets a penalty exceed the limit.
       const open = { ...check, limit: UNBOUNDED, burst: UNBOUNDED, slot: undefined }
-      const out = exactDoubles(PACKED_FIELDS)
       if (delta > 0 || check.algorithm === 'token-bucket') {
         if (delta > 0) {
           inspect(entry, { ...open, cost: delta }, now, out, 0)

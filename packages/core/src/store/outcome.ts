@@ -55,7 +55,7 @@ export class PackedOutcome implements ConsumeResult {
   constructor(
     public allowed: boolean,
     public now: number,
-    /** `PACKED_FIELDS` numbers per check; made by `Array.prototype.slice`, which has no allocation site for V8 to pretenure. */
+    /** `PACKED_FIELDS` numbers per check; the memory store copies them with `Array.prototype.slice`, which has no allocation site for V8 to pretenure. */
     readonly numbers: readonly number[],
   ) {}
 
